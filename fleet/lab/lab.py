@@ -1,0 +1,236 @@
+"""Bring a lab fleet up, report on it, and tear it down leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ruamel.yaml import YAML
+
+from fleet.errors import LabError
+from fleet.lab import device, images
+from fleet.lab import spec as lab
+from fleet.lab.host import pids_mentioning, preflight, run, spawn, terminate
+from fleet.lab.spec import LabDevice, LabSpec
+
+Progress = Callable[[str], None]
+T = TypeVar("T")
+R = TypeVar("R")
+_PARALLEL = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    id: str
+    ip: str
+    profile: str
+    ssh: bool
+    docker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LabStatus:
+    name: str
+    devices: tuple[DeviceStatus, ...]
+    broker: str
+    inventory: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lab": self.name, "devices": [asdict(d) for d in self.devices],
+                "broker": self.broker, "inventory": self.inventory}
+
+
+def up(spec: LabSpec, count: int, profile_list: str = "",
+       progress: Progress = lambda _: None) -> LabStatus:
+    """Create `count` devices, a broker and an inventory; on failure undo it all."""
+    preflight()
+    if spec.state_file.exists():
+        raise LabError(f"lab {spec.name!r} is already up ({spec.root}); "
+                       "run `fleet lab down` first")
+    devices = spec.devices(count, profile_list)
+    if Path("/sys/class/net", spec.bridge).exists():
+        raise LabError(f"bridge {spec.bridge} exists from an earlier lab: run `fleet lab down`")
+    progress("building images (cached after the first run)")
+    archives = [images.ensure(image) for image in images.LAB_IMAGES]
+    spec.root.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {
+        "name": spec.name, "subnet": str(spec.subnet), "devices": [asdict(d) for d in devices],
+        "created_dirs": [d for d in lab.DEVICE_PRIVATE_DIRS if not Path(d).exists()],
+    }
+    _save(spec, state)
+    try:
+        _network(spec)
+        progress("starting the broker")
+        state["broker_pid"] = _broker(spec)
+        _save(spec, state)
+        progress(f"starting {count} devices")
+        for d in devices:
+            device.create(spec, d)
+        state["pids"] = {d.id: device.start(spec, d) for d in devices}
+        _save(spec, state)
+        _each(devices, lambda d: device.wait_ready(spec, d))
+        progress("loading images into each device's dockerd")
+        _each(devices, lambda d: _load_images(spec, d, archives))
+        _write_inventory(spec, devices)
+        state["up"] = True
+        _save(spec, state)
+    except BaseException:
+        down(spec)
+        raise
+    return status(spec)
+
+
+def status(spec: LabSpec) -> LabStatus:
+    """Check each device's sshd (a real login) and dockerd (the API answers)."""
+    devices = _devices(_load(spec))
+
+    def check(d: LabDevice) -> DeviceStatus:
+        return DeviceStatus(d.id, d.ip, d.profile, ssh=_ssh_login(spec, d),
+                            docker=device.docker_ping(spec.docker_socket(d)))
+
+    return LabStatus(spec.name, tuple(_each(devices, check)), spec.broker, str(spec.inventory))
+
+
+def down(spec: LabSpec) -> list[str]:
+    """Remove every device, the broker, the bridge and the lab's files. Safe to repeat."""
+    removed = []
+    state = _load(spec, missing_ok=True)
+    known = {d.id: d for d in _devices(state)}
+    prefix = f"fleet-{spec.name}-"
+    for netns in run(["ip", "netns", "list"], check=False).split():
+        if netns.startswith(prefix) and netns.removeprefix(prefix) not in known:
+            stray = netns.removeprefix(prefix)
+            known[stray] = LabDevice(0, stray, "", "")
+    _each(known.values(), lambda d: device.destroy(spec, d))
+    removed += [f"device {i}" for i in known]
+    terminate(pids_mentioning(str(spec.root) + "/"))
+    if Path("/sys/class/net", spec.bridge).exists():
+        run(["ip", "link", "del", spec.bridge])
+        removed.append(f"bridge {spec.bridge}")
+    _unmount_under(spec.root)
+    if spec.root.exists():
+        shutil.rmtree(spec.root)
+        removed.append(str(spec.root))
+    if not any(spec.root.parent.glob("*/lab.json")):  # no other lab uses the mount points
+        for d in [*state.get("created_dirs", []), spec.root.parent]:
+            if Path(d).is_dir() and not any(Path(d).iterdir()):
+                Path(d).rmdir()
+    return removed
+
+
+def _network(spec: LabSpec) -> None:
+    run(["ip", "link", "add", spec.bridge, "type", "bridge"])
+    run(["ip", "addr", "add", f"{spec.bridge_ip}/{spec.subnet.prefixlen}", "dev", spec.bridge])
+    run(["ip", "link", "set", spec.bridge, "up"])
+    # The namespace files must sit on a private mount, as `ip netns` arranges for its own.
+    spec.ns_dir.mkdir(exist_ok=True)
+    run(["mount", "--bind", str(spec.ns_dir), str(spec.ns_dir)])
+    run(["mount", "--make-private", str(spec.ns_dir)])
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"fleet-lab-{spec.name}",
+         "-f", str(spec.client_key)])
+
+
+def _broker(spec: LabSpec) -> int:
+    directory = spec.root / "broker"
+    directory.mkdir(exist_ok=True)
+    conf = directory / "mosquitto.conf"
+    conf.write_text(lab.mosquitto_config(spec))
+    pid = spawn(["mosquitto", "-c", str(conf)], directory / "stdout.log")
+    host, port = spec.broker.split(":")
+    deadline = time.monotonic() + 10
+    while not _port_open(host, int(port)):
+        if time.monotonic() > deadline:
+            raise LabError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
+        time.sleep(0.1)
+    return pid
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _load_images(spec: LabSpec, d: LabDevice, archives: Iterable[Path]) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=f"unix://{spec.docker_socket(d)}", timeout=300)
+    try:
+        for archive in archives:
+            with archive.open("rb") as f:
+                client.images.load(f)
+    except docker.errors.DockerException as e:
+        raise LabError(f"{d.id}: loading {archive.name}: {e}") from e
+    finally:
+        client.close()
+
+
+def _ssh_login(spec: LabSpec, d: LabDevice) -> bool:
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(spec.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(d.ip, username="root", key_filename=str(spec.client_key), timeout=5,
+                       allow_agent=False, look_for_keys=False)
+        _, stdout, _ = client.exec_command("true", timeout=5)
+        return stdout.channel.recv_exit_status() == 0
+    except (OSError, paramiko.SSHException):
+        return False
+    finally:
+        client.close()
+
+
+def _write_inventory(spec: LabSpec, devices: list[LabDevice]) -> None:
+    lines = []
+    for d in devices:
+        key = (spec.device_dir(d) / "ssh_host_ed25519_key.pub").read_text().split()
+        lines.append(f"{d.ip} {key[0]} {key[1]}\n")
+    spec.known_hosts.write_text("".join(lines))
+    yaml = YAML()
+    with spec.inventory.open("w") as f:
+        f.write(f"# The fleet lab {spec.name!r}, written by `fleet lab up`.\n")
+        yaml.dump(lab.inventory(spec, devices, lab.host_arch()), f)
+
+
+def _unmount_under(root: Path) -> None:
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(str(root) + "/")), reverse=True):
+        run(["umount", "-l", point], check=False)
+
+
+def _each(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+    """`work` on every item, a few at a time; the first failure is raised."""
+    with ThreadPoolExecutor(_PARALLEL) as pool:
+        return list(pool.map(work, items))
+
+
+def _devices(state: dict[str, Any]) -> list[LabDevice]:
+    return [LabDevice(**d) for d in state.get("devices", [])]
+
+
+def _save(spec: LabSpec, state: dict[str, Any]) -> None:
+    partial = spec.state_file.with_suffix(".tmp")
+    partial.write_text(json.dumps(state, indent=2))
+    partial.replace(spec.state_file)
+
+
+def _load(spec: LabSpec, missing_ok: bool = False) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads(spec.state_file.read_text())
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise LabError(f"no lab {spec.name!r} is up (no {spec.state_file}); "
+                       "start one with `fleet lab up`") from None
+    return state

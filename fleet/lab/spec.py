@@ -1,0 +1,187 @@
+"""What a lab is made of, as values: names, addresses, files. No IO here."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet import profiles
+from fleet.errors import ConfigError
+from fleet.model import Arch
+
+LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
+DEFAULT_SUBNET = "10.250.0.0/24"
+DEFAULT_PROFILE = "pi4b-8g"
+BROKER_PORT = 1883
+MAX_DEVICES = 200
+# Directories each device sees as its own: the engine's data, fleet's own state.
+DEVICE_PRIVATE_DIRS = ("/var/lib/docker", "/var/lib/fleet", "/etc/fleet")
+
+
+@dataclass(frozen=True, slots=True)
+class LabDevice:
+    """One simulated board: its id, address and hardware profile."""
+
+    index: int
+    id: str
+    ip: str
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabSpec:
+    """Where a lab lives and how its parts are named."""
+
+    name: str
+    root: Path
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def create(cls, name: str = "lab", root: Path | None = None,
+               subnet: str = DEFAULT_SUBNET) -> LabSpec:
+        if not LAB_NAME.fullmatch(name):
+            raise ConfigError(f"lab name {name!r}: use 1-8 of a-z and 0-9, starting with a letter")
+        net = ipaddress.IPv4Network(subnet, strict=True)
+        if net.num_addresses < 16:
+            raise ConfigError(f"subnet {subnet}: needs at least a /28")
+        return cls(name, root or default_root(name), net)
+
+    @property
+    def bridge(self) -> str:
+        return f"fl{self.name}-br"
+
+    @property
+    def bridge_ip(self) -> str:
+        return str(self.subnet.network_address + 1)
+
+    @property
+    def broker(self) -> str:
+        return f"{self.bridge_ip}:{BROKER_PORT}"
+
+    def netns(self, device: LabDevice) -> str:
+        return f"fleet-{self.name}-{device.id}"
+
+    def veth(self, device: LabDevice) -> str:
+        return f"fl{self.name}-{device.index}"
+
+    def cgroup(self, device: LabDevice) -> str:
+        """The cgroup parent under which the device's dockerd puts its containers."""
+        return f"fleet-{self.name}-{device.id}"
+
+    def device_dir(self, device: LabDevice) -> Path:
+        return self.root / "devices" / device.id
+
+    def docker_socket(self, device: LabDevice) -> Path:
+        """The device's engine socket as the host sees it (the device also has /run/docker.sock)."""
+        return self.device_dir(device) / "docker.sock"
+
+    @property
+    def ns_dir(self) -> Path:
+        return self.root / "ns"
+
+    @property
+    def client_key(self) -> Path:
+        return self.root / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory.yaml"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "lab.json"
+
+    def devices(self, count: int, profile_list: str = "") -> list[LabDevice]:
+        """Number and address `count` devices, giving them the profiles asked for."""
+        names = expand_profiles(profile_list, count)
+        hosts = list(self.subnet.hosts())[10:]
+        if count > len(hosts):
+            raise ConfigError(f"--devices {count}: subnet {self.subnet} has room for {len(hosts)}")
+        return [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1])
+                for i in range(1, count + 1)]
+
+
+def default_root(name: str) -> Path:
+    base = Path(os.environ.get("FLEET_LAB_DIR", "/var/lib/fleet-lab"))
+    return base / name
+
+
+def host_arch() -> Arch:
+    """Lab devices run this host's architecture, so locally built images run on them."""
+    return Arch.parse(platform.machine())
+
+
+def expand_profiles(profile_list: str, count: int) -> list[str]:
+    """`pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g` -> one profile name per device.
+
+    A name may carry a count; the list repeats from the start if it is
+    shorter than `count`, and must not be longer. Empty means the default.
+    """
+    if not 1 <= count <= MAX_DEVICES:
+        raise ConfigError(f"--devices {count}: expected 1 to {MAX_DEVICES}")
+    names: list[str] = []
+    for item in filter(None, (part.strip() for part in profile_list.split(","))):
+        name, _, times = item.partition(":")
+        profiles.get(name)
+        if times and not (times.isdigit() and int(times) > 0):
+            raise ConfigError(f"--profiles {item!r}: the count after ':' must be positive")
+        names += [name] * int(times or 1)
+    names = names or [DEFAULT_PROFILE]
+    if len(names) > count:
+        raise ConfigError(
+            f"--profiles lists {len(names)} devices but --devices is {count}"
+        )
+    return [names[i % len(names)] for i in range(count)]
+
+
+def sshd_config(spec: LabSpec, device: LabDevice) -> str:
+    """The device's sshd: key auth only, its own host key, the lab's client key."""
+    d = spec.device_dir(device)
+    return "\n".join((
+        f"ListenAddress {device.ip}",
+        f"HostKey {d / 'ssh_host_ed25519_key'}",
+        f"AuthorizedKeysFile {spec.client_key}.pub",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        # The lab's files may sit under a world-writable /tmp (tests); a board's would not.
+        "StrictModes no",
+        "PidFile none",
+        "AcceptEnv LANG LC_*",
+        "Subsystem sftp internal-sftp",
+        "",
+    ))
+
+
+def mosquitto_config(spec: LabSpec) -> str:
+    return "\n".join((
+        f"listener {BROKER_PORT} {spec.bridge_ip}",
+        "allow_anonymous true",
+        "persistence false",
+        f"log_dest file {spec.root / 'broker' / 'mosquitto.log'}",
+        "",
+    ))
+
+
+def inventory(spec: LabSpec, devices: list[LabDevice], arch: Arch) -> dict[str, object]:
+    """The lab's fleet as a fleet-native inventory document."""
+    return {
+        "broker": {"host": spec.bridge_ip, "port": BROKER_PORT},
+        "defaults": {
+            "site": "lab",
+            "arch": str(arch),
+            "ssh": {"user": "root", "port": 22, "key": str(spec.client_key)},
+            "labels": {"lab": spec.name},
+        },
+        "devices": {d.id: {"host": d.ip, "profile": d.profile} for d in devices},
+        "groups": {spec.name: [d.id for d in devices]},
+    }
