@@ -118,7 +118,7 @@ class Profile:
 
     @property
     def storage_mb(self) -> int:
-        """The root filesystem's size: a '32 GB' card is 10^9 bytes a GB, less the boot partition."""
+        """The root filesystem's MiB: a '32 GB' card holds 32 * 10^9 bytes, less /boot."""
         return self.storage_gb * 10**9 // 2**20 - _BOOT_PARTITION_MB
 
     @property

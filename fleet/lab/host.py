@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleet.errors import LabError, MissingPackagesError
@@ -38,12 +38,13 @@ def which(command: str) -> str | None:
     return shutil.which(command, path=path)
 
 
-def preflight() -> None:
+def preflight(find: Callable[[str], str | None] = which,
+              euid: Callable[[], int] = os.geteuid) -> None:
     """Fail with one line if not root or a system command is missing."""
-    if os.geteuid() != 0:
+    if euid() != 0:
         raise LabError("the fleet lab needs root (network namespaces, bridges, dockerd): "
                        "run it with sudo")
-    missing = [c for c in REQUIRED if which(c) is None]
+    missing = [c for c in REQUIRED if find(c) is None]
     if missing:
         raise MissingPackagesError(missing, (REQUIRED[c] for c in missing))
 

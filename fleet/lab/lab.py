@@ -118,7 +118,9 @@ def down(spec: LabSpec) -> list[str]:
     if spec.root.exists():
         shutil.rmtree(spec.root)
         removed.append(str(spec.root))
-    if not any(spec.root.parent.glob("*/lab.json")):  # no other lab uses the mount points
+    others = [n for n in run(["ip", "netns", "list"], check=False).split()
+              if n.startswith("fleet-")]
+    if not others:  # no other lab's devices have these as mount points
         for d in [*state.get("created_dirs", []), spec.root.parent]:
             if Path(d).is_dir() and not any(Path(d).iterdir()):
                 Path(d).rmdir()

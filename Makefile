@@ -1,0 +1,55 @@
+# fleet: `make setup` installs everything on a fresh Debian/Ubuntu machine;
+# `make demo` and `make test` run it first. Run as root or with sudo.
+
+SHELL := /bin/bash
+VENV := .venv
+FLEET := $(VENV)/bin/fleet
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# What the lab and the tests run: a dockerd, sshd and mosquitto per lab, and
+# the tools that build the lab's images without a registry.
+APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
+	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
+	tar shellcheck
+DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
+
+.PHONY: setup demo test test-unit bench lint clean
+
+setup:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed' || echo "$$p"; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@$(MAKE) -s $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[tui,dev]'
+	touch $@
+
+demo: setup
+	$(SUDO) $(FLEET) lab down --lab demo >/dev/null
+	$(SUDO) $(FLEET) lab up --lab demo --subnet 10.250.0.0/24 --devices 6 --profiles $(DEMO_PROFILES)
+	$(FLEET) --inventory /var/lib/fleet-lab/demo/inventory.yaml inventory
+	@echo "the demo lab stays up: 'sudo $(FLEET) lab status --lab demo', then 'sudo $(FLEET) lab down --lab demo'"
+
+test: setup
+	$(SUDO) $(VENV)/bin/pytest
+
+test-unit: setup
+	$(VENV)/bin/pytest tests/unit
+
+bench: setup
+	@echo "no benchmarks yet: 'fleet bench' arrives with the heartbeat, packing and deploy work"
+
+lint: setup
+	$(VENV)/bin/ruff check fleet tui tests
+	$(VENV)/bin/mypy
+	@if ls playbooks/*.sh >/dev/null 2>&1; then shellcheck playbooks/*.sh; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

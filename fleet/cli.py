@@ -1,0 +1,237 @@
+"""The `fleet` command line: parse arguments, call the library, print tables or JSON.
+
+Exit codes: 0 success; 1 the operation failed (or a device it checked is
+unhealthy); 2 bad input (usage, an inventory or stack file); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fleet import __version__, profiles
+from fleet.errors import ConfigError, FleetError
+from fleet.model import Device
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+Handler = Callable[[argparse.Namespace], int]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def inventory_path(given: str | None) -> Path:
+    """--inventory, else $FLEET_INVENTORY, else ./inventory.yaml, else the user's config dir."""
+    if given:
+        return Path(given)
+    if env := os.environ.get("FLEET_INVENTORY"):
+        return Path(env)
+    local = Path("inventory.yaml")
+    if local.exists():
+        return local
+    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return config / "fleet" / "inventory.yaml"
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def yes_no(value: bool) -> str:
+    return "[green]yes[/]" if value else "[red]no[/]"
+
+
+# -- fleet profiles ---------------------------------------------------------
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    rows = []
+    for p in profiles.PROFILES.values():
+        rows.append({
+            "name": p.name, "model": p.model, "arch": str(p.arch), "cpus": p.cpus,
+            "ram_mb": p.ram_mb, "storage_gb": p.storage_gb, "storage_kind": p.storage_kind,
+            "gpu": p.gpu.name if p.gpu else None,
+            "reserved": {"mem_mb": p.reserved.mem_mb, "disk_mb": p.reserved.disk_mb},
+            "budget": {"mem_mb": p.budget.mem_mb, "disk_mb": p.budget.disk_mb,
+                       "cpu_millis": p.budget.cpu_millis},
+        })
+    if args.json:
+        print_json({"profiles": rows})
+        return EXIT_OK
+    table = Table("profile", "arch", "cpus", "RAM", "storage", "CUDA", "mem budget",
+                  "disk budget", title="hardware profiles (budget: what containers may use)")
+    table.columns[0].no_wrap = True
+    for p in profiles.PROFILES.values():
+        table.add_row(p.name, str(p.arch), str(p.cpus), f"{p.ram_mb} MB",
+                      f"{p.storage_gb} GB {p.storage_kind}",
+                      str(p.gpu.cuda_cores) if p.gpu else "-",
+                      f"{p.budget.mem_mb} MB", f"{p.budget.disk_mb / 1024:.1f} GB")
+    out.print(table)
+    return EXIT_OK
+
+
+# -- fleet inventory --------------------------------------------------------
+
+def device_json(d: Device) -> dict[str, Any]:
+    return {
+        "id": d.id, "host": d.host, "profile": d.profile.name, "arch": str(d.arch),
+        "site": d.site, "labels": dict(d.labels), "groups": list(d.groups),
+        "ssh": {"user": d.ssh.user, "port": d.ssh.port,
+                "key": str(d.ssh.key) if d.ssh.key else None},
+        "budget": {"mem_mb": d.budget.mem_mb, "disk_mb": d.budget.disk_mb,
+                   "cpu_millis": d.budget.cpu_millis},
+    }
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from fleet import inventory
+
+    inv = inventory.load(inventory_path(args.inventory))
+    if args.json:
+        b = inv.broker
+        print_json({"path": str(inv.path), "devices": [device_json(d) for d in inv.devices],
+                    "groups": {k: list(v) for k, v in inv.groups.items()},
+                    "broker": {"host": b.host, "port": b.port, "tls": b.tls,
+                               "username": b.username}})
+        return EXIT_OK
+    table = Table("device", "host", "profile", "arch", "site", "groups", "mem budget",
+                  "disk budget", title=f"{inv.path}: {len(inv.devices)} devices")
+    for d in inv.devices:
+        table.add_row(d.id, d.host, d.profile.name, str(d.arch), d.site,
+                      ",".join(d.groups) or "-", f"{d.budget.mem_mb} MB",
+                      f"{d.budget.disk_mb / 1024:.1f} GB")
+    out.print(table)
+    out.print(f"broker {inv.broker.host}:{inv.broker.port}")
+    return EXIT_OK
+
+
+# -- fleet lab --------------------------------------------------------------
+
+def _lab_spec(args: argparse.Namespace) -> Any:
+    from fleet.lab.spec import LabSpec
+
+    return LabSpec.create(args.lab, subnet=args.subnet)
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from fleet.lab import lab
+
+    spec = _lab_spec(args)
+    with err.status("fleet lab up") as status:
+        def progress(message: str) -> None:
+            status.update(f"fleet lab up: {message}")
+            if not err.is_terminal:
+                err.print(f"fleet lab up: {message}")
+
+        result = lab.up(spec, args.devices, args.profiles, progress)
+    return _print_lab(result, args.json)
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from fleet.lab import lab
+
+    return _print_lab(lab.status(_lab_spec(args)), args.json)
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from fleet.lab import lab
+
+    removed = lab.down(_lab_spec(args))
+    if args.json:
+        print_json({"removed": removed})
+    else:
+        out.print("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
+    return EXIT_OK
+
+
+def _print_lab(status: Any, as_json: bool) -> int:
+    healthy = all(d.ssh and d.docker for d in status.devices)
+    if as_json:
+        print_json(status.to_json())
+        return EXIT_OK if healthy else EXIT_FAILED
+    table = Table("device", "ip", "profile", "ssh", "docker", title=f"fleet lab {status.name!r}")
+    for d in status.devices:
+        table.add_row(d.id, d.ip, d.profile, yes_no(d.ssh), yes_no(d.docker))
+    out.print(table)
+    out.print(f"broker     {status.broker}\ninventory  {status.inventory}")
+    out.print(f"use it:    export FLEET_INVENTORY={status.inventory}")
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+# -- the parser -------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    # --inventory is accepted before or after the command; SUPPRESS keeps a
+    # subcommand's absent option from overwriting the top-level one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--inventory", metavar="PATH", default=argparse.SUPPRESS,
+                        help="inventory file (default: $FLEET_INVENTORY, ./inventory.yaml, "
+                             "~/.config/fleet/inventory.yaml)")
+    parser = argparse.ArgumentParser(
+        prog="fleet", parents=[common],
+        description="Manage a fleet of Raspberry Pi and Jetson boards.",
+        epilog="exit codes: 0 ok, 1 failed or unhealthy, 2 bad input, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"fleet {__version__}")
+    parser.set_defaults(inventory=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Handler, help: str,
+                under: Any = commands) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = under.add_parser(
+            name, parents=[common], help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def json_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    json_flag(command("profiles", cmd_profiles, "list the hardware profiles and their budgets"))
+    json_flag(command("inventory", cmd_inventory, "check the inventory and list its devices"))
+
+    lab = commands.add_parser(
+        "lab", parents=[common], help="a simulated fleet on this host (needs root)",
+        description="A simulated fleet on this host: each device a network namespace "
+                    "with its own sshd and dockerd.")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    up = command("up", cmd_lab_up, "create the lab's devices, broker and inventory",
+                 lab_commands)
+    up.add_argument("--devices", type=int, default=3, metavar="N",
+                    help="number of devices (default 3)")
+    up.add_argument("--profiles", default="", metavar="LIST",
+                    help="profiles, e.g. pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g "
+                         "(repeats to fill --devices; default pi4b-8g)")
+    status = command("status", cmd_lab_status, "check each device's ssh and docker",
+                     lab_commands)
+    down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",
+                   lab_commands)
+    for sub in (up, status, down):
+        json_flag(sub)
+        sub.add_argument("--lab", default=os.environ.get("FLEET_LAB", "lab"), metavar="NAME",
+                         help="lab name, for several labs side by side (default: lab)")
+        sub.add_argument("--subnet", default="10.250.0.0/24", metavar="CIDR",
+                         help="the lab bridge's subnet (default 10.250.0.0/24)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as e:
+        err.print(f"fleet: {e}", markup=False)
+        return EXIT_BAD_INPUT
+    except FleetError as e:
+        err.print(f"fleet: {e}", markup=False)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("fleet: interrupted")
+        return EXIT_INTERRUPTED
+    return code

@@ -1,0 +1,76 @@
+"""Helpers for tests that run a real lab: the CLI as a subprocess, ssh, leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from fleet.lab.host import pids_mentioning
+from fleet.lab.spec import LabSpec
+
+
+@dataclass
+class Lab:
+    """A lab brought up through the CLI, as a user would."""
+
+    name: str
+    subnet: str
+    root: Path
+
+    @property
+    def spec(self) -> LabSpec:
+        return LabSpec.create(self.name, root=self.root, subnet=self.subnet)
+
+    def fleet(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "FLEET_LAB_DIR": str(self.root.parent)}
+        done = subprocess.run(
+            [sys.executable, "-m", "fleet", *args, "--lab", self.name, "--subnet", self.subnet],
+            capture_output=True, text=True, env=env, timeout=900, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.fleet("lab", "status", "--json").stdout)
+        return result
+
+    def ssh(self, ip: str, command: str) -> tuple[int, str]:
+        """Run `command` on a device over real SSH, checking its pinned host key."""
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.spec.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(ip, username="root", key_filename=str(self.spec.client_key),
+                       allow_agent=False, look_for_keys=False, timeout=10)
+        try:
+            _, stdout, stderr = client.exec_command(command, timeout=120)
+            output = stdout.read().decode() + stderr.read().decode()
+            return stdout.channel.recv_exit_status(), output
+        finally:
+            client.close()
+
+
+def leftovers(lab: Lab) -> list[str]:
+    """Everything of `lab` still on the host: should be empty after `fleet lab down`."""
+    spec = lab.spec
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"netns {n}" for n in netns.split() if n.startswith(f"fleet-{lab.name}-")]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
+              if line.split(":")[1].strip().startswith(f"fl{lab.name}-")]
+    found += [f"process {pid}" for pid in pids_mentioning(str(spec.root) + "/")]
+    found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").rglob(f"fleet-{lab.name}-*")]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    found += [f"mount {line.split()[4]}" for line in mounts.splitlines()
+              if line.split()[4].startswith(str(spec.root))]
+    if spec.root.exists():
+        found.append(f"directory {spec.root}")
+    return found

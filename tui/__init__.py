@@ -1,0 +1,1 @@
+"""The Textual TUI (`fleet tui`): a client of fleet's public API only."""
