@@ -103,6 +103,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = Table("device", "host", "profile", "arch", "site", "groups", "mem budget",
                   "disk budget", title=f"{inv.path}: {len(inv.devices)} devices")
+    table.columns[0].no_wrap = True
     for d in inv.devices:
         table.add_row(d.id, d.host, d.profile.name, str(d.arch), d.site,
                       ",".join(d.groups) or "-", f"{d.budget.mem_mb} MB",
@@ -169,7 +170,8 @@ def _print_lab(status: Any, as_json: bool) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     # --inventory is accepted before or after the command; SUPPRESS keeps a
-    # subcommand's absent option from overwriting the top-level one.
+    # subcommand's absent option from overwriting the top-level one. (No
+    # set_defaults for it: parents share the action, so that would undo SUPPRESS.)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--inventory", metavar="PATH", default=argparse.SUPPRESS,
                         help="inventory file (default: $FLEET_INVENTORY, ./inventory.yaml, "
@@ -180,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 failed or unhealthy, 2 bad input, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"fleet {__version__}")
-    parser.set_defaults(inventory=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Handler, help: str,
@@ -223,13 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.inventory = getattr(args, "inventory", None)
     try:
         code: int = args.handler(args)
     except ConfigError as e:
-        err.print(f"fleet: {e}", markup=False)
+        sys.stderr.write(f"fleet: {e}\n")
         return EXIT_BAD_INPUT
     except FleetError as e:
-        err.print(f"fleet: {e}", markup=False)
+        sys.stderr.write(f"fleet: {e}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         err.print("fleet: interrupted")

@@ -50,11 +50,11 @@ class LabStatus:
 def up(spec: LabSpec, count: int, profile_list: str = "",
        progress: Progress = lambda _: None) -> LabStatus:
     """Create `count` devices, a broker and an inventory; on failure undo it all."""
+    devices = spec.devices(count, profile_list)
     preflight()
     if spec.state_file.exists():
         raise LabError(f"lab {spec.name!r} is already up ({spec.root}); "
                        "run `fleet lab down` first")
-    devices = spec.devices(count, profile_list)
     if Path("/sys/class/net", spec.bridge).exists():
         raise LabError(f"bridge {spec.bridge} exists from an earlier lab: run `fleet lab down`")
     progress("building images (cached after the first run)")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import profiles
-from fleet.errors import ConfigError
+from fleet.errors import ConfigError, UnknownProfileError
 from fleet.model import Arch
 
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
@@ -130,7 +130,8 @@ def expand_profiles(profile_list: str, count: int) -> list[str]:
     names: list[str] = []
     for item in filter(None, (part.strip() for part in profile_list.split(","))):
         name, _, times = item.partition(":")
-        profiles.get(name)
+        if name not in profiles.PROFILES:
+            raise UnknownProfileError(name, profiles.PROFILES, field="--profiles")
         if times and not (times.isdigit() and int(times) > 0):
             raise ConfigError(f"--profiles {item!r}: the count after ':' must be positive")
         names += [name] * int(times or 1)

@@ -1,0 +1,290 @@
+"""The inventory file -> Devices, in fleet's own format or as an Ansible YAML inventory.
+
+This module, with its private helper fleet._ansible, is the only code that
+knows either format. Every error is a ConfigError naming the file, the line
+and the field, and saying what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from fleet import _ansible
+from fleet._yaml import Node, close_match, parse
+from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
+from fleet.model import Arch, Device, Profile, SshTarget, validate_device_id
+from fleet.profiles import PROFILES
+
+_MISSING_FILE = ("no such file; point fleet at your inventory with --inventory PATH or "
+                 "FLEET_INVENTORY=PATH (inventory.example.yaml shows the format)")
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """The MQTT broker; the password itself never appears in the inventory."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """The devices fleet manages, in file order, with their groups and the broker."""
+
+    path: Path
+    devices: tuple[Device, ...]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    broker: Broker = Broker()
+    _by_id: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {d.id: d for d in self.devices})
+
+    def device(self, device_id: str) -> Device:
+        """The device with this id; an unknown id lists some known ones."""
+        found = self._by_id.get(device_id)
+        if found is None:
+            raise ConfigError(f"unknown device {device_id!r}{_known(device_id, self._by_id)}",
+                              path=str(self.path))
+        return found
+
+    def select(self, names: Iterable[str]) -> tuple[Device, ...]:
+        """The devices named by id or group name, each once, in file order."""
+        wanted: set[str] = set()
+        for name in (names,) if isinstance(names, str) else names:
+            if name in self.groups:
+                wanted.update(self.groups[name])
+            elif name in self._by_id:
+                wanted.add(name)
+            else:
+                known = [*self._by_id, *self.groups]
+                raise ConfigError(f"unknown device or group {name!r}{_known(name, known)}",
+                                  path=str(self.path))
+        return tuple(d for d in self.devices if d.id in wanted)
+
+
+def load(path: Path | str) -> Inventory:
+    """Read the inventory at `path`, in fleet's format or Ansible's."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(_MISSING_FILE, path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the inventory: {e}", path=str(path)) from None
+    return loads(text, path)
+
+
+def loads(text: str, path: Path | str = "<string>") -> Inventory:
+    """Parse inventory text; `path` is for messages and for relative key paths."""
+    path = Path(path)
+    root = parse(text, str(path))
+    if root.value is None:
+        raise root.error("the file is empty; expected a mapping with 'devices' "
+                         "(see inventory.example.yaml) or an Ansible inventory")
+    if not isinstance(root.value, dict):
+        raise root.expected("a mapping with 'devices' or an Ansible inventory at the top")
+    if _is_ansible(root.value):
+        return _from_ansible(root, path)
+    return _native(root, path)
+
+
+# -- shared by both formats ---------------------------------------------------
+
+def _known(name: str, names: Iterable[str]) -> str:
+    names = list(names)
+    if not names:
+        return "; the inventory has none"
+    more = f", ... ({len(names)} in all)" if len(names) > 8 else ""
+    return f"{close_match(name, names)}; known: {', '.join(names[:8])}{more}"
+
+
+def _profile_list() -> str:
+    return f"known profiles: {', '.join(PROFILES)}"
+
+
+def _section(fields: Mapping[str, Node], name: str, parent: Node) -> Node:
+    """The node under `name`, or an empty one where the section is absent."""
+    return fields.get(name) or parent.child(name)
+
+
+def _checked_id(node: Node, device_id: str) -> str:
+    try:
+        return validate_device_id(device_id)
+    except InvalidDeviceIdError as e:
+        raise node.error(str(e)) from None
+
+
+def _profile(node: Node) -> Profile:
+    name = node.text("a profile name")
+    if name not in PROFILES:
+        raise UnknownProfileError(name, PROFILES, path=node.path, line=node.line,
+                                  field=node.field)
+    return PROFILES[name]
+
+
+def _storage(node: Node, profile: Profile) -> Profile:
+    bigger = profile.with_storage(node.integer(1, 65536, "a size in GB"))
+    if bigger.budget.disk_mb <= 0:
+        raise node.error(f"{bigger.storage_gb} GB leaves nothing for containers after "
+                         f"{profile.name}'s OS reserve; expected a bigger card or disk")
+    return bigger
+
+
+def _arch(node: Node) -> Arch:
+    try:
+        return Arch.parse(node.text("an architecture"))
+    except ValueError as e:
+        raise node.error(str(e)) from None
+
+
+def _file(node: Node, base: Path) -> Path:
+    """A path as written: `~` expanded, a relative one taken from the inventory's directory."""
+    path = Path(node.text("a file path")).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _ssh(fields: Mapping[str, Node], base: Path) -> SshTarget:
+    default = SshTarget()
+    return SshTarget(
+        user=fields["user"].text("a user name") if "user" in fields else default.user,
+        port=fields["port"].integer(1, 65535) if "port" in fields else default.port,
+        key=_file(fields["key"], base) if "key" in fields else default.key,
+    )
+
+
+def _device(device_id: str, spec: Mapping[str, Node], ssh: Mapping[str, Node],
+            labels: Mapping[str, Node], base: Path) -> Device:
+    """A Device from nodes under fleet's names: host, profile, storage_gb, arch, site."""
+    profile = _profile(spec["profile"])
+    if "storage_gb" in spec:
+        profile = _storage(spec["storage_gb"], profile)
+    return Device(
+        id=device_id,
+        host=spec["host"].text("a host name or address"),
+        profile=profile,
+        arch=_arch(spec["arch"]) if "arch" in spec else profile.arch,
+        ssh=_ssh(ssh, base),
+        site=spec["site"].text("a site name") if "site" in spec else "default",
+        labels=MappingProxyType({k: v.scalar_text() for k, v in labels.items()}),
+    )
+
+
+def _inventory(path: Path, devices: list[Device], groups: Mapping[str, list[str]],
+               group_keys: Mapping[str, Node], broker: Broker = Broker()) -> Inventory:
+    """Check group names against device ids, and give each device its groups."""
+    ids = {d.id for d in devices}
+    for name, key in group_keys.items():
+        if name in ids:
+            # select() takes both, so one name cannot mean two things.
+            raise key.error(f"group {name!r} has the same name as a device; rename one")
+    member_of: dict[str, list[str]] = {}
+    for name, members in groups.items():
+        for device_id in members:
+            member_of.setdefault(device_id, []).append(name)
+    devices = [replace(d, groups=tuple(sorted(member_of.get(d.id, ())))) for d in devices]
+    frozen = MappingProxyType({name: tuple(members) for name, members in groups.items()})
+    return Inventory(path, tuple(devices), frozen, broker)
+
+
+# -- fleet's own format ---------------------------------------------------------
+
+_TOP_KEYS = ("broker", "defaults", "devices", "groups")
+_DEVICE_KEYS = ("host", "profile", "storage_gb", "arch", "site", "labels", "ssh")
+_DEFAULT_KEYS = tuple(k for k in _DEVICE_KEYS if k != "host")
+_SSH_KEYS = ("user", "port", "key")
+_BROKER_KEYS = ("host", "port", "tls", "username", "password_file")
+
+
+def _native(root: Node, path: Path) -> Inventory:
+    top = root.fields(_TOP_KEYS)
+    base = path.parent
+    defaults = _section(top, "defaults", root).fields(_DEFAULT_KEYS)
+    devices = [_native_device(key, body, defaults, base)
+               for key, body in _section(top, "devices", root).entries()]
+    group_keys, groups = _native_groups(_section(top, "groups", root), {d.id for d in devices})
+    broker = _broker(top["broker"], base) if "broker" in top else Broker()
+    return _inventory(path, devices, groups, group_keys, broker)
+
+
+def _native_device(key: Node, body: Node, defaults: Mapping[str, Node], base: Path) -> Device:
+    device_id = _checked_id(key, key.text("a device id"))
+    own = body.fields(_DEVICE_KEYS)
+    spec = {**defaults, **own}
+    if "host" not in own:
+        raise key.child("host").error("required: a host name or address, e.g. shed-pi-1.local")
+    if "profile" not in spec:
+        raise key.child("profile").error(
+            f"required here or in defaults: a hardware profile; {_profile_list()}")
+
+    def merged(name: str, allowed: tuple[str, ...] | None = None) -> dict[str, Node]:
+        # Key by key: a device's ssh port or one label does not drop the defaults' others.
+        return {**_section(defaults, name, key).fields(allowed),
+                **_section(own, name, key).fields(allowed)}
+
+    return _device(device_id, spec, merged("ssh", _SSH_KEYS), merged("labels"), base)
+
+
+def _native_groups(section: Node, ids: set[str]) -> tuple[dict[str, Node], dict[str, list[str]]]:
+    keys: dict[str, Node] = {}
+    groups: dict[str, list[str]] = {}
+    for key, body in section.entries():
+        name = key.text("a group name")
+        try:
+            validate_device_id(name)
+        except InvalidDeviceIdError:
+            raise key.error(f"invalid group name {name!r}: use 1-63 of a-z, 0-9 and '-', "
+                            "starting with a letter or digit") from None
+        members: list[str] = []
+        for item in body.items():
+            member = item.text("a device id")
+            if member not in ids:
+                raise item.error(f"unknown device {member!r}{_known(member, sorted(ids))}")
+            if member not in members:
+                members.append(member)
+        keys[name], groups[name] = key, members
+    return keys, groups
+
+
+def _broker(node: Node, base: Path) -> Broker:
+    for key, _ in node.entries():
+        if key.value == "password":
+            raise key.error("the password must not be in the inventory: write it to a file "
+                            "only you can read and set password_file")
+    f = node.fields(_BROKER_KEYS)
+    default = Broker()
+    return Broker(
+        host=f["host"].text("a host name or address") if "host" in f else default.host,
+        port=f["port"].integer(1, 65535) if "port" in f else default.port,
+        tls=f["tls"].boolean() if "tls" in f else default.tls,
+        username=f["username"].text("a user name") if "username" in f else None,
+        password_file=_file(f["password_file"], base) if "password_file" in f else None,
+    )
+
+
+# -- Ansible's YAML inventory (read by fleet._ansible) -----------------------------
+
+def _is_ansible(top: Mapping[object, object]) -> bool:
+    """`all` at the top, or nothing but mappings of hosts/children/vars."""
+    if "devices" in top:
+        return False
+    if "all" in top:
+        return True
+    if any(k in _TOP_KEYS for k in top):
+        return False
+    groups = [v for v in top.values() if v is not None]
+    return bool(groups) and all(
+        isinstance(v, dict) and v and set(v) <= set(_ansible.GROUP_KEYS) for v in groups)
+
+
+def _from_ansible(root: Node, path: Path) -> Inventory:
+    hosts, group_keys = _ansible.read(root)
+    devices = [_device(h.device_id, h.fields, h.ssh, h.labels, path.parent) for h in hosts]
+    groups = {name: [h.device_id for h in hosts if name in h.groups] for name in group_keys}
+    return _inventory(path, devices, groups, group_keys)

@@ -1,0 +1,79 @@
+"""The CLI's contract with scripts: JSON shapes, exit codes, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fleet import profiles
+from fleet.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+
+EXAMPLE = Path(__file__).parents[2] / "inventory.example.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_profiles_json_lists_every_preset_with_budgets(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "profiles", "--json")
+    rows = json.loads(out)["profiles"]
+    assert code == EXIT_OK
+    assert [r["name"] for r in rows] == list(profiles.PROFILES)
+    pi = next(r for r in rows if r["name"] == "pi4b-8g")
+    assert pi["budget"]["mem_mb"] == profiles.get("pi4b-8g").budget.mem_mb
+    assert pi["gpu"] is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["--inventory", str(EXAMPLE), "inventory", "--json"],
+    ["inventory", "--json", "--inventory", str(EXAMPLE)],
+])
+def test_inventory_option_before_or_after_the_command(
+        capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, _ = run(capsys, *argv)
+    document = json.loads(out)
+    assert code == EXIT_OK
+    assert document["path"] == str(EXAMPLE)
+    assert {"id", "host", "profile", "arch", "budget", "ssh"} <= set(document["devices"][0])
+
+
+def test_inventory_from_the_environment(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEET_INVENTORY", str(EXAMPLE))
+    code, out, _ = run(capsys, "inventory", "--json")
+    assert (code, json.loads(out)["path"]) == (EXIT_OK, str(EXAMPLE))
+
+
+def test_bad_inventory_is_exit_2_naming_file_line_and_field(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "fleet.yaml"
+    bad.write_text("devices:\n  pi-01:\n    host: pi.local\n    profile: pi4b-9g\n")
+    code, out, err = run(capsys, "inventory", "--inventory", str(bad))
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert err.startswith(f"fleet: {bad}:4: devices.pi-01.profile: unknown profile 'pi4b-9g'")
+
+
+def test_lab_status_without_a_lab_is_exit_1(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.setenv("FLEET_LAB_DIR", str(tmp_path))
+    code, _, err = run(capsys, "lab", "status", "--json", "--lab", "none")
+    assert code == EXIT_FAILED
+    assert "no lab 'none' is up" in err and "fleet lab up" in err
+
+
+def test_lab_up_with_an_unknown_profile_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "lab", "up", "--profiles", "pi4b-8g,pi9")
+    assert code == EXIT_BAD_INPUT
+    assert "--profiles: unknown profile 'pi9'" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["lab", "up", "--devices", "many"])
+    assert caught.value.code == EXIT_BAD_INPUT
