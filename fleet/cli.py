@@ -12,14 +12,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from fleet import __version__, profiles
 from fleet.errors import ConfigError, FleetError
+from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device
+
+if TYPE_CHECKING:
+    from fleet.lab.lab import LabStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 Handler = Callable[[argparse.Namespace], int]
@@ -115,10 +119,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 # -- fleet lab --------------------------------------------------------------
 
-def _lab_spec(args: argparse.Namespace) -> Any:
-    from fleet.lab.spec import LabSpec
-
-    return LabSpec.create(args.lab, subnet=args.subnet)
+def _lab_spec(args: argparse.Namespace) -> LabSpec:
+    return LabSpec.create(args.lab, subnet=getattr(args, "subnet", DEFAULT_SUBNET))
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
@@ -152,7 +154,7 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_lab(status: Any, as_json: bool) -> int:
+def _print_lab(status: LabStatus, as_json: bool) -> int:
     healthy = all(d.ssh and d.docker for d in status.devices)
     if as_json:
         print_json(status.to_json())
@@ -213,12 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
                      lab_commands)
     down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",
                    lab_commands)
+    up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR",
+                    help=f"the lab bridge's subnet (default {DEFAULT_SUBNET})")
     for sub in (up, status, down):
         json_flag(sub)
         sub.add_argument("--lab", default=os.environ.get("FLEET_LAB", "lab"), metavar="NAME",
                          help="lab name, for several labs side by side (default: lab)")
-        sub.add_argument("--subnet", default="10.250.0.0/24", metavar="CIDR",
-                         help="the lab bridge's subnet (default 10.250.0.0/24)")
     return parser
 
 

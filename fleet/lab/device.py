@@ -50,18 +50,17 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     (d / "sshd_config").write_text(lab.sshd_config(spec, device))
 
 
-def start(spec: LabSpec, device: LabDevice) -> dict[str, int]:
-    """Start the device's dockerd and sshd; return their pids."""
+def start(spec: LabSpec, device: LabDevice) -> None:
+    """Start the device's dockerd and sshd, in its namespaces."""
     d = spec.device_dir(device)
-    dockerd = _spawn(spec, device, d / "dockerd.log", [
+    _spawn(spec, device, d / "dockerd.log", [
         "dockerd", "--host", "unix:///run/docker.sock",
         "--host", f"unix://{spec.docker_socket(device)}",
         "--cgroup-parent", spec.cgroup(device),
     ])
-    sshd = _spawn(spec, device, d / "sshd.log", [
+    _spawn(spec, device, d / "sshd.log", [
         which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config"),
     ])
-    return {"dockerd": dockerd, "sshd": sshd}
 
 
 def wait_ready(spec: LabSpec, device: LabDevice, timeout: float = 60) -> None:
@@ -124,9 +123,9 @@ def _enter(spec: LabSpec, device: LabDevice, command: list[str]) -> list[str]:
             f"--uts={uts}", "--", *command]
 
 
-def _spawn(spec: LabSpec, device: LabDevice, log: Path, command: list[str]) -> int:
-    """Start a daemon in its own session, output to `log`; it outlives this process."""
-    return spawn(_enter(spec, device, command), log)
+def _spawn(spec: LabSpec, device: LabDevice, log: Path, command: list[str]) -> None:
+    """Start a daemon in the device, output to `log`; it outlives this process."""
+    spawn(_enter(spec, device, command), log)
 
 
 def _netns_pids(netns: str) -> list[int]:

@@ -8,7 +8,8 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,13 +69,11 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
     try:
         _network(spec)
         progress("starting the broker")
-        state["broker_pid"] = _broker(spec)
-        _save(spec, state)
+        _broker(spec)
         progress(f"starting {count} devices")
         for d in devices:
             device.create(spec, d)
-        state["pids"] = {d.id: device.start(spec, d) for d in devices}
-        _save(spec, state)
+            device.start(spec, d)
         _each(devices, lambda d: device.wait_ready(spec, d))
         progress("loading images into each device's dockerd")
         _each(devices, lambda d: _load_images(spec, d, archives))
@@ -89,7 +88,9 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
 
 def status(spec: LabSpec) -> LabStatus:
     """Check each device's sshd (a real login) and dockerd (the API answers)."""
-    devices = _devices(_load(spec))
+    state = _load(spec)
+    spec = replace(spec, subnet=IPv4Network(state["subnet"]))  # as it was brought up
+    devices = _devices(state)
 
     def check(d: LabDevice) -> DeviceStatus:
         return DeviceStatus(d.id, d.ip, d.profile, ssh=_ssh_login(spec, d),
@@ -139,19 +140,18 @@ def _network(spec: LabSpec) -> None:
          "-f", str(spec.client_key)])
 
 
-def _broker(spec: LabSpec) -> int:
+def _broker(spec: LabSpec) -> None:
     directory = spec.root / "broker"
     directory.mkdir(exist_ok=True)
     conf = directory / "mosquitto.conf"
     conf.write_text(lab.mosquitto_config(spec))
-    pid = spawn(["mosquitto", "-c", str(conf)], directory / "stdout.log")
+    spawn(["mosquitto", "-c", str(conf)], directory / "stdout.log")
     host, port = spec.broker.split(":")
     deadline = time.monotonic() + 10
     while not _port_open(host, int(port)):
         if time.monotonic() > deadline:
             raise LabError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
         time.sleep(0.1)
-    return pid
 
 
 def _port_open(host: str, port: int) -> bool:

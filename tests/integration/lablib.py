@@ -30,8 +30,10 @@ class Lab:
 
     def fleet(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "FLEET_LAB_DIR": str(self.root.parent)}
+        if args[:2] == ("lab", "up"):
+            args = (*args, "--subnet", self.subnet)
         done = subprocess.run(
-            [sys.executable, "-m", "fleet", *args, "--lab", self.name, "--subnet", self.subnet],
+            [sys.executable, "-m", "fleet", *args, "--lab", self.name],
             capture_output=True, text=True, env=env, timeout=900, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n"
