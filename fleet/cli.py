@@ -107,7 +107,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = Table("device", "host", "profile", "arch", "site", "groups", "mem budget",
                   "disk budget", title=f"{inv.path}: {len(inv.devices)} devices")
-    table.columns[0].no_wrap = True
+    table.columns[0].no_wrap = table.columns[1].no_wrap = True
     for d in inv.devices:
         table.add_row(d.id, d.host, d.profile.name, str(d.arch), d.site,
                       ",".join(d.groups) or "-", f"{d.budget.mem_mb} MB",

@@ -175,3 +175,175 @@ class Device:
     @property
     def budget(self) -> Resources:
         return self.profile.budget
+
+
+# -- stacks and plans (fleet.stack builds Services; fleet.scheduler builds Plans) --
+
+class Strategy(StrEnum):
+    """Where a service's replicas go among devices that can take them."""
+
+    PACK = "pack"
+    SPREAD = "spread"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortRange:
+    """Host ports fleet may allocate from, both ends included."""
+
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        return f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True, slots=True)
+class PortWant:
+    """A container port, published on `host` or, if None, on one allocated from a range.
+
+    `range` is this port's own range ("3067-3200:80"); without it the
+    service's `port_range` applies, and without either docker picks an
+    ephemeral port that fleet need not track.
+    """
+
+    container: int
+    host: int | None = None
+    protocol: str = "tcp"
+    range: PortRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A placement rule: a device's label, arch or hostname (its id) equals a value, or not."""
+
+    kind: str  # "label", "arch" or "hostname"
+    key: str  # the label's name; "" for arch and hostname
+    equal: bool
+    value: str
+    text: str  # as the user wrote it, for reasons
+
+    def matches(self, device: Device) -> bool:
+        if self.kind == "arch":
+            actual: str | None = str(device.arch)
+        elif self.kind == "hostname":
+            actual = device.id
+        else:
+            # `site` is a field of its own in the inventory; a label wins if both are set.
+            actual = device.labels.get(self.key)
+            if actual is None and self.key == "site":
+                actual = device.site
+        return (actual == self.value) == self.equal
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One service of a stack, as the scheduler needs it; `extra` keeps what fleet does not read.
+
+    `request` is per replica, without the per-container overhead the
+    scheduler adds. An empty `archs` means the image runs anywhere.
+    """
+
+    name: str
+    image: str = ""
+    replicas: int = 1
+    request: Resources = Resources()
+    archs: frozenset[Arch] = frozenset()
+    ports: tuple[PortWant, ...] = ()
+    port_range: PortRange | None = None
+    gpu: bool = False
+    strategy: Strategy = Strategy.PACK
+    latency_sensitive: bool = False
+    constraints: tuple[Constraint, ...] = ()
+    max_per_device: int = 1
+    extra: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """A device as the planner sees it now.
+
+    `used` and `ports_taken` are what runs there outside fleet's placements
+    (those come as `running`). `impedance` is the 0-1000 score of DESIGN
+    section 5; `degraded` is its state flag.
+    """
+
+    device: Device
+    used: Resources = Resources()
+    ports_taken: frozenset[tuple[int, str]] = frozenset()
+    impedance: float = 0.0
+    degraded: bool = False
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortBinding:
+    """A published port: host port -> container port."""
+
+    host: int
+    container: int
+    protocol: str = "tcp"
+
+    def __str__(self) -> str:
+        suffix = "" if self.protocol == "tcp" else f"/{self.protocol}"
+        return f"{self.host}:{self.container}{suffix}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Placement:
+    """Replica `replica` (0-based) of `service` runs on `device` with these ports."""
+
+    service: str
+    replica: int
+    device: str
+    ports: tuple[PortBinding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A running replica the new plan puts elsewhere (`target` None: nowhere fits)."""
+
+    service: str
+    replica: int
+    source: str
+    target: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    """A replica no device could take: each reason with the number of devices it ruled out."""
+
+    service: str
+    replica: int
+    reasons: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFill:
+    """What a device would hold under a plan, against its budget."""
+
+    device: str
+    profile: str
+    budget: Resources
+    used: Resources
+    containers: int
+
+    def pct(self, dim: str) -> float:
+        """Percent of the budget in `dim` (mem_mb, disk_mb or cpu_millis) in use."""
+        total: int = getattr(self.budget, dim)
+        return 100.0 * getattr(self.used, dim) / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The scheduler's answer, a value: where each replica goes, what stops, what could not go."""
+
+    placements: tuple[Placement, ...]
+    unplaced: tuple[Unplaced, ...] = ()
+    devices: tuple[DeviceFill, ...] = ()
+    moves: tuple[Move, ...] = ()
+    stops: tuple[Placement, ...] = ()
+    seed: int = 0
+    now: float = 0.0
+
+    @property
+    def devices_used(self) -> int:
+        return sum(1 for d in self.devices if d.containers)

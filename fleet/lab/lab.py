@@ -112,6 +112,8 @@ def down(spec: LabSpec) -> list[str]:
     _each(known.values(), lambda d: device.destroy(spec, d))
     removed += [f"device {i}" for i in known]
     terminate(pids_mentioning(str(spec.root) + "/"))
+    # A broker left by a same-named lab whose files are gone would hold the bridge's port.
+    terminate(pids_mentioning(f"/{spec.name}/broker/mosquitto.conf"))
     if Path("/sys/class/net", spec.bridge).exists():
         run(["ip", "link", "del", spec.bridge])
         removed.append(f"bridge {spec.bridge}")
