@@ -1,0 +1,87 @@
+"""The wire format: topics, heartbeat round trips, and bad payloads refused cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fleet.wire import (
+    Containers,
+    Heartbeat,
+    WireError,
+    WireImpedance,
+    decode_heartbeat,
+    encode,
+    parse_topic,
+    topic,
+)
+
+
+def heartbeat(**overrides: object) -> Heartbeat:
+    fields: dict[str, object] = dict(
+        v=1, seq=7, clock=1_795_000_000.5, cpu_pct=12.5, load1=0.4,
+        mem_used_mb=3700, mem_total_mb=8192, mem_budget_mb=7840,
+        disk_used_mb=25_600, disk_total_mb=30_005, disk_budget_mb=24_005,
+        impedance=WireImpedance(12.0, 40.0, 1, 2.5, 1.0),
+        temp_c=51.2, throttled=[], containers=Containers(running=136, total=140),
+    )
+    fields.update(overrides)
+    return Heartbeat(**fields)  # type: ignore[arg-type]
+
+
+def test_topics_round_trip() -> None:
+    assert topic("pi-01", "hb") == "fleet/v1/dev/pi-01/hb"
+    assert parse_topic("fleet/v1/dev/pi-01/ack") == ("pi-01", "ack")
+
+
+@pytest.mark.parametrize("name", [
+    "fleet/v1/dev/Pi-01/hb", "fleet/v1/dev/pi-01/hbx", "fleet/v2/dev/pi-01/hb",
+    "fleet/v1/dev//hb", "fleet/v1/dev/pi-01/extra/hb", "hb", "",
+])
+def test_bad_topics_are_refused(name: str) -> None:
+    with pytest.raises(WireError):
+        parse_topic(name)
+
+
+def test_heartbeat_round_trip() -> None:
+    hb = heartbeat()
+    assert decode_heartbeat(encode(hb)) == hb
+
+
+def test_unknown_fields_from_a_newer_agent_are_ignored() -> None:
+    document = json.loads(encode(heartbeat()))
+    document["fan_rpm"] = 3000
+    assert decode_heartbeat(json.dumps(document).encode()) == heartbeat()
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"v": 2}, "schema version 2"),
+    ({"cpu_pct": 130}, "cpu_pct"),
+    ({"mem_used_mb": -1}, "mem_used_mb"),
+    ({"seq": "seven"}, "seq"),
+    ({"impedance": {"latency_ms": 1}}, "impedance"),
+])
+def test_bad_heartbeats_name_the_field(change: dict[str, object], fragment: str) -> None:
+    document = json.loads(encode(heartbeat()))
+    document.update(change)
+    with pytest.raises(WireError, match=fragment):
+        decode_heartbeat(json.dumps(document).encode())
+
+
+@given(st.binary())
+def test_any_bytes_decode_or_raise_wire_error(payload: bytes) -> None:
+    with contextlib.suppress(WireError):
+        decode_heartbeat(payload)
+
+
+@given(st.dictionaries(st.sampled_from(list(Heartbeat.__struct_fields__)),
+                       st.one_of(st.none(), st.integers(), st.floats(), st.text(),
+                                 st.lists(st.integers()))))
+def test_wrong_field_types_raise_wire_error(document: dict[str, object]) -> None:
+    with contextlib.suppress(WireError):
+        decode_heartbeat(msgspec.json.encode(document))
