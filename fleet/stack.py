@@ -1,0 +1,318 @@
+"""A docker compose file with fleet's `x-fleet` additions -> Services; the only code that knows it.
+
+What fleet reads of each service: `image`, `platform`, `ports`, `runtime`,
+`deploy.replicas`, `deploy.resources.{limits,reservations}.{memory,cpus}`,
+GPU device reservations, `deploy.placement.{constraints,max_replicas_per_node}`,
+and under `x-fleet`: `disk` (a size, or image/volumes/logs sizes), `gpu`,
+`strategy` (pack|spread), `latency_sensitive`, `ports` (a host-port range to
+allocate from) and `arch` (what the image is published for). Everything
+else is kept, as written, in `Service.extra` for the deploy step.
+
+Memory is counted at its reservation, else its limit: Swarm schedules on
+reservations alone, but memory cannot be squeezed, and a board that runs
+out of it swaps onto its SD card or kills containers, so a limit is what a
+container may really take. CPU is counted at its reservation only: a CPU
+limit is a cap on a shared, compressible resource (136 containers capped
+at 0.1 CPU share a Pi's 4 cores fine).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from fleet._yaml import Node, parse
+from fleet.errors import ConfigError
+from fleet.model import Arch, Constraint, PortRange, PortWant, Resources, Service, Strategy
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", re.IGNORECASE)
+_UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+_MAX_MB = 2**30  # a PiB: past any board, small enough to stay an exact int
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_CONSTRAINT = re.compile(r"\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S+)\s*")
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch")
+_DISK_KEYS = ("image", "volumes", "logs")
+
+
+def load(path: Path | str) -> tuple[Service, ...]:
+    """The services of the compose file at `path`, in file order."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such stack file", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the stack file: {e}", path=str(path)) from None
+    return loads(text, str(path))
+
+
+def loads(text: str, path: str = "<string>") -> tuple[Service, ...]:
+    """Parse compose text; `path` is for messages."""
+    root = parse(text, path)
+    if not isinstance(root.value, dict):
+        raise root.expected("a compose file: a mapping with 'services'")
+    top = root.fields()
+    if "services" not in top:
+        raise root.error("required: 'services', a mapping of service name to its settings")
+    entries = top["services"].entries()
+    if not entries:
+        raise top["services"].error("the stack has no services")
+    return tuple(_service(key, body) for key, body in entries)
+
+
+# -- values that stand alone (public so they can be tested on their own) ----------
+
+def size_mb(value: object, field: str = "size") -> int:
+    """A compose size (bytes as an int, or 512m, 1.5G, 100kb) in MiB, rounded up."""
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool | ScalarBoolean) and value >= 0:
+        size = math.ceil(value / 2**20)
+    elif match:
+        size = math.ceil(float(match[1]) * _UNIT[match[2].lower()] / 2**20)
+    else:
+        raise ConfigError(f"expected a size like 256M or 1.5G, got {_show(value)}", field=field)
+    if size > _MAX_MB:
+        raise ConfigError(f"expected a size under 1P, got {_show(value)}", field=field)
+    return size
+
+
+def cpu_millis(value: object, field: str = "cpus") -> int:
+    """A compose `cpus` value ("0.5", 2) in millicores, rounded up."""
+    try:
+        cpus = float(value) if isinstance(value, str | int | float) else math.nan
+    except ValueError:
+        cpus = math.nan
+    if isinstance(value, bool | ScalarBoolean) or not 0 <= cpus <= 1024:
+        raise ConfigError(f"expected a number of CPUs like 0.5 or 2, got {_show(value)}",
+                          field=field)
+    return math.ceil(cpus * 1000)
+
+
+def port_range(value: object, field: str = "ports") -> PortRange:
+    """'3067-3200' (or one port) -> PortRange."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    low, _, high = text.strip().partition("-")
+    first, last = _port(low, field), _port(high or low, field)
+    if first > last:
+        raise ConfigError(f"expected a port range low-high, got {_show(value)}", field=field)
+    return PortRange(first, last)
+
+
+def ports(value: object, field: str = "ports") -> tuple[PortWant, ...]:
+    """A `ports` entry in short syntax: [IP:][HOST[-HOST]:]CONTAINER[-CONTAINER][/PROTO]."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a port like 3067:80, got {_show(value)}", field=field)
+    spec, _, protocol = value.strip().partition("/")
+    parts = spec.rsplit(":", 2)
+    host = parts[-2] if len(parts) >= 2 else ""
+    return _bind(host, parts[-1], protocol or "tcp", field)
+
+
+def constraint(text: str, field: str = "constraints") -> Constraint:
+    """`node.labels.KEY == V`, `node.platform.arch != armv7`, `node.hostname == pi-1`."""
+    match = _CONSTRAINT.fullmatch(text)
+    if match is None:
+        raise ConfigError(f"expected a constraint like node.labels.site == shed, got "
+                          f"{_show(text)}", field=field)
+    name, op, value = match.groups()
+    equal = op == "=="
+    if name.startswith("node.labels.") and len(name) > len("node.labels."):
+        return Constraint("label", name.removeprefix("node.labels."), equal, value, text.strip())
+    if name == "node.hostname":
+        return Constraint("hostname", "", equal, value, text.strip())
+    if name == "node.platform.arch":
+        try:
+            return Constraint("arch", "", equal, str(Arch.parse(value)), text.strip())
+        except ValueError as e:
+            raise ConfigError(str(e), field=field) from None
+    raise ConfigError(f"unsupported constraint {name!r}; fleet knows node.labels.KEY, "
+                      "node.hostname and node.platform.arch", field=field)
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _port(text: str, field: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise ConfigError(f"expected a port number 1-65535, got {_show(text)}", field=field)
+    return int(text)
+
+
+def _bind(host: str, container: str, protocol: str, field: str) -> tuple[PortWant, ...]:
+    if protocol not in _PROTOCOLS:
+        raise ConfigError(f"expected protocol tcp, udp or sctp, got {_show(protocol)}",
+                          field=field)
+    inner = port_range(container, field)
+    count = inner.high - inner.low + 1
+    if not host.strip():
+        return tuple(PortWant(p, None, protocol) for p in range(inner.low, inner.high + 1))
+    outer = port_range(host, field)
+    if count == 1 and outer.high > outer.low:
+        # docker's "3067-3200:80": any one free host port of the range.
+        return (PortWant(inner.low, None, protocol, outer),)
+    if outer.high - outer.low + 1 != count:
+        raise ConfigError(f"host range {outer} and container range {inner} differ in size",
+                          field=field)
+    return tuple(PortWant(inner.low + i, outer.low + i, protocol) for i in range(count))
+
+
+# -- a service ----------------------------------------------------------------------
+
+def _checked(node: Node, parse_value: Any, *args: Any) -> Any:
+    """Run a standalone parser on a node's value; its error gets the node's file and line."""
+    try:
+        return parse_value(node.value, *args, field=node.field)
+    except ConfigError as e:
+        raise node.error(e.reason) from None
+
+
+def _service(key: Node, body: Node) -> Service:
+    name = key.text("a service name")
+    if not _NAME.fullmatch(name):
+        raise key.error(f"invalid service name {name!r}: use letters, digits, '_', '.', '-'")
+    if not isinstance(body.value, dict):
+        raise body.expected("a mapping of the service's settings")
+    f = body.fields()
+    if "image" not in f:
+        raise key.child("image").error("required: an image, e.g. fleet/workload:latest "
+                                       "(fleet deploys images; build them first)")
+    x = f["x-fleet"].fields(_X_FLEET_KEYS) if "x-fleet" in f else {}
+    deploy = f["deploy"].fields() if "deploy" in f else {}
+    resources = deploy["resources"].fields() if "resources" in deploy else {}
+    limits = resources["limits"].fields() if "limits" in resources else {}
+    reserve = resources["reservations"].fields() if "reservations" in resources else {}
+    placement = deploy["placement"].fields() if "placement" in deploy else {}
+    if "mode" in deploy and deploy["mode"].value != "replicated":
+        raise deploy["mode"].error("only deploy.mode: replicated is supported; "
+                                   "set deploy.replicas instead")
+    return Service(
+        name=name,
+        image=f["image"].text("an image name"),
+        replicas=deploy["replicas"].integer(0, 10_000) if "replicas" in deploy else 1,
+        request=Resources(
+            mem_mb=_resource(reserve, limits, "memory", size_mb),
+            disk_mb=_disk(x["disk"]) if "disk" in x else 0,
+            cpu_millis=_resource(reserve, {}, "cpus", cpu_millis)),
+        archs=_archs(x.get("arch"), f.get("platform")),
+        ports=_ports(f["ports"]) if "ports" in f else (),
+        port_range=_checked(x["ports"], port_range) if "ports" in x else None,
+        gpu=_gpu(x.get("gpu"), f.get("runtime"), reserve.get("devices")),
+        strategy=_strategy(x["strategy"]) if "strategy" in x else Strategy.PACK,
+        latency_sensitive=x["latency_sensitive"].boolean() if "latency_sensitive" in x else False,
+        constraints=_constraints(placement.get("constraints")),
+        max_per_device=(placement["max_replicas_per_node"].integer(1, 10_000)
+                        if "max_replicas_per_node" in placement else 1),
+        extra=_plain({k: v for k, v in body.value.items() if k != "x-fleet"}),
+    )
+
+
+def _resource(reserve: Mapping[str, Node], limits: Mapping[str, Node], name: str,
+              parse_value: Any) -> int:
+    node = reserve.get(name) or limits.get(name)
+    return 0 if node is None else int(_checked(node, parse_value))
+
+
+def _disk(node: Node) -> int:
+    if not isinstance(node.value, dict):
+        return int(_checked(node, size_mb))
+    return sum(int(_checked(part, size_mb)) for part in node.fields(_DISK_KEYS).values())
+
+
+def _archs(x_arch: Node | None, platform: Node | None) -> frozenset[Arch]:
+    if x_arch is not None:
+        items = [x_arch] if isinstance(x_arch.value, str) else x_arch.items()
+        return frozenset(_arch(item, item.text("an architecture")) for item in items)
+    if platform is None:
+        return frozenset()
+    text = platform.text("a platform like linux/arm64")
+    os_name, _, arch = text.partition("/")
+    if os_name != "linux" or not arch:
+        raise platform.expected("a platform like linux/arm64 or linux/arm/v7")
+    return frozenset({_arch(platform, arch)})
+
+
+def _arch(node: Node, text: str) -> Arch:
+    try:
+        return Arch.parse(text)
+    except ValueError as e:
+        raise node.error(str(e)) from None
+
+
+def _ports(node: Node) -> tuple[PortWant, ...]:
+    wants: list[PortWant] = []
+    for item in node.items():
+        if isinstance(item.value, dict):
+            wants.extend(_long_port(item))
+        else:
+            wants.extend(_checked(item, ports))
+    return tuple(wants)
+
+
+def _long_port(item: Node) -> tuple[PortWant, ...]:
+    f = item.fields()
+    if "target" not in f:
+        raise item.child("target").error("required: the container port")
+    target = f["target"].integer(1, 65535, "a port")
+    protocol = f["protocol"].text("tcp, udp or sctp") if "protocol" in f else "tcp"
+    published = "" if "published" not in f else f["published"].scalar_text()
+    node = f.get("published", item)
+    try:
+        return _bind(published, str(target), protocol, node.field)
+    except ConfigError as e:
+        raise node.error(e.reason) from None
+
+
+def _gpu(x_gpu: Node | None, runtime: Node | None, devices: Node | None) -> bool:
+    if x_gpu is not None:
+        return x_gpu.boolean()
+    if runtime is not None and runtime.value == "nvidia":
+        return True
+    for device in devices.items() if devices is not None else ():
+        caps = device.fields().get("capabilities")
+        if caps is not None and any(c.value == "gpu" for c in caps.items()):
+            return True
+    return False
+
+
+def _strategy(node: Node) -> Strategy:
+    try:
+        return Strategy(node.value)
+    except ValueError:
+        raise node.expected("pack or spread") from None
+
+
+def _constraints(node: Node | None) -> tuple[Constraint, ...]:
+    if node is None:
+        return ()
+    return tuple(_checked(item, constraint) for item in node.items()
+                 if item.text("a constraint like node.labels.site == shed"))
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip types -> plain, read-only Python values."""
+    if isinstance(value, dict):
+        return MappingProxyType({str(k): _plain(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, ScalarBoolean):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
