@@ -11,6 +11,7 @@ APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
 	tar shellcheck
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
+DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 
 .PHONY: setup demo test test-unit bench lint clean
 
@@ -34,7 +35,10 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(SUDO) $(FLEET) lab down --lab demo >/dev/null
 	$(SUDO) $(FLEET) lab up --lab demo --subnet 10.250.0.0/24 --devices 6 --profiles $(DEMO_PROFILES)
-	$(FLEET) --inventory /var/lib/fleet-lab/demo/inventory.yaml inventory
+	$(FLEET) --inventory $(DEMO_INVENTORY) inventory
+	$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/pi4b-136.compose.yaml
+	@echo "a stack that cannot fit: fleet plan says why, and exits 1"
+	-$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/too-big.compose.yaml --need pi4b-8g
 	@echo "the demo lab stays up: 'sudo $(FLEET) lab status --lab demo', then 'sudo $(FLEET) lab down --lab demo'"
 
 test: setup
@@ -44,7 +48,7 @@ test-unit: setup
 	$(VENV)/bin/pytest tests/unit
 
 bench: setup
-	@echo "no benchmarks yet: 'fleet bench' arrives with the heartbeat, packing and deploy work"
+	$(FLEET) bench pack --json
 
 lint: setup
 	$(VENV)/bin/ruff check fleet tui tests

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet import __version__, profiles
-from fleet.errors import ConfigError, FleetError
+from fleet.errors import ConfigError, FleetError, UnknownProfileError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
-from fleet.model import Device
+from fleet.model import Device, Profile
 
 if TYPE_CHECKING:
     from fleet.lab.lab import LabStatus
@@ -117,6 +117,87 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- fleet plan -------------------------------------------------------------
+
+def parse_what_if(text: str) -> list[tuple[Profile, int]]:
+    """`pi4b-8g:2,jetson-orin-nano-8g` -> [(profile, 2), (profile, 1)]."""
+    extra = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition(":")
+        if count and not (count.isdigit() and int(count) > 0):
+            raise ConfigError(f"--what-if {item!r}: the count after ':' must be positive")
+        try:
+            extra.append((profiles.get(name), int(count or 1)))
+        except UnknownProfileError as e:
+            raise UnknownProfileError(name, profiles.PROFILES, field="--what-if") from e
+    return extra
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from fleet import inventory, scheduler, stack
+    from fleet.plan_view import plan_json, render
+
+    services = stack.load(args.stack)
+    devices = inventory.load(inventory_path(args.inventory)).devices
+    extra = [pair for text in args.what_if for pair in parse_what_if(text)]
+    fleet = scheduler.what_if(devices, extra)
+    result = scheduler.plan(fleet, services, seed=args.seed)
+    needed = None
+    if args.need:
+        try:
+            profile = profiles.get(args.need)
+        except UnknownProfileError as e:
+            raise UnknownProfileError(args.need, profiles.PROFILES, field="--need") from e
+        needed = scheduler.need(profile, fleet, services, seed=args.seed)
+    if args.json:
+        document = plan_json(result)
+        if args.need:
+            document["need"] = {"profile": args.need, "count": needed}
+        print_json(document)
+    else:
+        out.print(render(result))
+        if args.need:
+            out.print(_need_line(needed, args.need))
+    return EXIT_FAILED if result.unplaced else EXIT_OK
+
+
+def _need_line(needed: int | None, profile: str) -> str:
+    if needed is None:
+        return f"no number of {profile} places everything (see the reasons)"
+    if needed == 0:
+        return f"everything fits already: no {profile} to add"
+    return f"to place everything, add {needed} x {profile}"
+
+
+# -- fleet bench ------------------------------------------------------------
+
+BENCHMARKS = {"pack": "fleet.bench.pack"}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    bench = importlib.import_module(BENCHMARKS[args.name])
+    with err.status(f"fleet bench {args.name}: running (figures and baselines)"):
+        result: dict[str, Any] = bench.run(seed=args.seed)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    table = Table("family", "figure", "value", "target", "met", title=f"fleet bench {args.name}")
+    for family, figures in result.items():
+        if not isinstance(figures, dict):
+            continue
+        for name, value in figures.items():
+            if name in ("targets", "met"):
+                continue
+            target = figures.get("targets", {}).get(name, "")
+            met = figures.get("met", {}).get(name)
+            table.add_row(family, name, str(value), target, "" if met is None else yes_no(met))
+    out.print(table)
+    out.print(f"all targets met: {yes_no(bool(result.get('met')))}")
+    return EXIT_OK
+
+
 # -- fleet lab --------------------------------------------------------------
 
 def _lab_spec(args: argparse.Namespace) -> LabSpec:
@@ -198,6 +279,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     json_flag(command("profiles", cmd_profiles, "list the hardware profiles and their budgets"))
     json_flag(command("inventory", cmd_inventory, "check the inventory and list its devices"))
+
+    plan = command("plan", cmd_plan, "place a compose stack onto the fleet and show the plan "
+                                     "(exit 1 if anything cannot be placed)")
+    plan.add_argument("stack", metavar="STACK", help="a docker compose file (x-fleet for extras)")
+    plan.add_argument("--what-if", action="append", default=[], metavar="PROFILE[:N],...",
+                      help="add imaginary devices, e.g. pi4b-8g:2 (repeatable)")
+    plan.add_argument("--need", metavar="PROFILE",
+                      help="also find the fewest extra devices of PROFILE that place everything")
+    plan.add_argument("--seed", type=int, default=0,
+                      help="tie-break seed (0: inventory order); the same seed, the same plan")
+    json_flag(plan)
+
+    bench = command("bench", cmd_bench, "run a benchmark: figures and same-run baselines")
+    bench.add_argument("name", choices=sorted(BENCHMARKS), metavar="NAME",
+                       help=f"one of: {', '.join(sorted(BENCHMARKS))}")
+    bench.add_argument("--seed", type=int, default=1, help="instance generator seed (default 1)")
+    json_flag(bench)
 
     lab = commands.add_parser(
         "lab", parents=[common], help="a simulated fleet on this host (needs root)",

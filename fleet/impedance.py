@@ -37,7 +37,7 @@ DEGRADED_DRIFT_MS = 200.0
 QUARANTINE_RELIABILITY = 0.5
 
 
-class DeviceState(StrEnum):
+class Health(StrEnum):
     ACTIVE = "active"
     DEGRADED = "degraded"
     OFFLINE = "offline"
@@ -81,15 +81,15 @@ def impedance(round_trips_ms: Sequence[float], processing_ms: Sequence[float], q
     )
 
 
-def state(imp: Impedance, *, alive: bool) -> DeviceState:
+def state(imp: Impedance, *, alive: bool) -> Health:
     """Offline if liveness says so; quarantined if it fails half its commands; degraded if slow."""
     if not alive:
-        return DeviceState.OFFLINE
+        return Health.OFFLINE
     if imp.reliability < QUARANTINE_RELIABILITY:
-        return DeviceState.QUARANTINED
+        return Health.QUARANTINED
     if imp.score > DEGRADED_SCORE or imp.drift_ms > DEGRADED_DRIFT_MS:
-        return DeviceState.DEGRADED
-    return DeviceState.ACTIVE
+        return Health.DEGRADED
+    return Health.ACTIVE
 
 
 def send_at(target_ms: float, imp: Impedance) -> float:

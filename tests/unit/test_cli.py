@@ -77,3 +77,57 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["lab", "up", "--devices", "many"])
     assert caught.value.code == EXIT_BAD_INPUT
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def test_plan_json_shape_and_exit_0_when_all_placed(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", str(EXAMPLES / "mixed-gpu.compose.yaml"),
+                       "--inventory", str(EXAMPLE), "--json")
+    document = json.loads(out)
+    assert code == EXIT_OK
+    assert document["unplaced"] == []
+    assert {"service", "replica", "device", "ports"} <= set(document["placements"][0])
+    assert {"id", "mem_pct", "disk_pct", "cpu_pct"} <= set(document["devices"][0])
+    assert document["moves"] == 0
+
+
+def test_plan_that_cannot_fit_exits_1_with_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", str(EXAMPLES / "too-big.compose.yaml"),
+                       "--inventory", str(EXAMPLE), "--json", "--need", "pi4b-8g")
+    document = json.loads(out)
+    assert code == EXIT_FAILED
+    assert document["unplaced"] and all(u["reasons"] for u in document["unplaced"])
+    assert document["need"] == {"profile": "pi4b-8g", "count": None}
+
+
+def test_plan_what_if_adds_imaginary_devices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", str(EXAMPLES / "mixed-gpu.compose.yaml"),
+                       "--inventory", str(EXAMPLE), "--json", "--what-if", "pi4b-8g:2,pi5-8g")
+    ids = [d["id"] for d in json.loads(out)["devices"]]
+    assert code == EXIT_OK
+    assert ids[-3:] == ["what-if-pi4b-8g-1", "what-if-pi4b-8g-2", "what-if-pi5-8g-1"]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--what-if", "pi4b-8g:0"], "--what-if 'pi4b-8g:0': the count after ':' must be positive"),
+    (["--what-if", "pi9:2"], "--what-if: unknown profile 'pi9'"),
+    (["--need", "pi9"], "--need: unknown profile 'pi9'"),
+])
+def test_plan_bad_options_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                 fragment: str) -> None:
+    code, _, err = run(capsys, "plan", str(EXAMPLES / "mixed-gpu.compose.yaml"),
+                       "--inventory", str(EXAMPLE), *argv)
+    assert code == EXIT_BAD_INPUT
+    assert fragment in err
+
+
+def test_plan_bad_stack_names_file_and_field(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text("services:\n  web:\n    image: nginx\n    deploy:\n"
+                     "      resources: {limits: {memory: lots}}\n")
+    code, _, err = run(capsys, "plan", str(stack), "--inventory", str(EXAMPLE))
+    assert code == EXIT_BAD_INPUT
+    assert f"{stack}:5:" in err and "web" in err and "memory" in err

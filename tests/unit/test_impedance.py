@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fleet.impedance import (
     SCORE_CAP,
-    DeviceState,
+    Health,
     Impedance,
     impedance,
     phi,
@@ -65,15 +65,15 @@ def test_impedance_without_samples_is_neutral() -> None:
 
 
 @pytest.mark.parametrize(("device", "alive", "expected"), [
-    (imp(), True, DeviceState.ACTIVE),
-    (imp(), False, DeviceState.OFFLINE),
-    (imp(reliability=0.4), True, DeviceState.QUARANTINED),
-    (imp(reliability=0.4), False, DeviceState.OFFLINE),
-    (imp(latency=900), True, DeviceState.DEGRADED),
-    (imp(drift=250), True, DeviceState.DEGRADED),
-    (imp(latency=790, processing=0, drift=0), True, DeviceState.ACTIVE),
+    (imp(), True, Health.ACTIVE),
+    (imp(), False, Health.OFFLINE),
+    (imp(reliability=0.4), True, Health.QUARANTINED),
+    (imp(reliability=0.4), False, Health.OFFLINE),
+    (imp(latency=900), True, Health.DEGRADED),
+    (imp(drift=250), True, Health.DEGRADED),
+    (imp(latency=790, processing=0, drift=0), True, Health.ACTIVE),
 ])
-def test_device_state(device: Impedance, alive: bool, expected: DeviceState) -> None:
+def test_device_state(device: Impedance, alive: bool, expected: Health) -> None:
     assert state(device, alive=alive) is expected
 
 

@@ -1,0 +1,1 @@
+"""`fleet bench NAME --json`: benchmarks printing one JSON object, baselines measured alongside."""
