@@ -64,14 +64,18 @@ def _amount(value: int, unit: str) -> str:
     return f"{value / 1024:.1f}G" if abs(value) >= 1024 else f"{value}M"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render(plan: Plan) -> RenderableType:
     """Per device: its replicas with ports and its fill; then what could not be placed."""
     parts: list[RenderableType] = [_devices_table(plan)]
     if plan.unplaced:
         parts.append(_unplaced_table(plan))
-    summary = (f"{len(plan.placements)} placed on {plan.devices_used} devices, "
-               f"{len(plan.unplaced)} unplaced, {len(plan.moves)} moves, "
-               f"{len(plan.stops)} stops")
+    summary = (f"{len(plan.placements)} placed on {_count(plan.devices_used, 'device')}, "
+               f"{len(plan.unplaced)} unplaced, {_count(len(plan.moves), 'move')}, "
+               f"{_count(len(plan.stops), 'stop')}")
     parts.append(Text(summary, style="bold"))
     for m in plan.moves:
         parts.append(Text(f"  move {m.service}#{m.replica}: {m.source} -> {m.target or '-'}"))
