@@ -20,7 +20,7 @@ from rich.table import Table
 from fleet import __version__, profiles
 from fleet.errors import ConfigError, FleetError, UnknownProfileError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
-from fleet.model import Device, Profile
+from fleet.model import Device
 
 if TYPE_CHECKING:
     from fleet.lab.lab import LabStatus
@@ -119,27 +119,14 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 # -- fleet plan -------------------------------------------------------------
 
-def parse_what_if(text: str) -> list[tuple[Profile, int]]:
-    """`pi4b-8g:2,jetson-orin-nano-8g` -> [(profile, 2), (profile, 1)]."""
-    extra = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, count = item.partition(":")
-        if count and not (count.isdigit() and int(count) > 0):
-            raise ConfigError(f"--what-if {item!r}: the count after ':' must be positive")
-        try:
-            extra.append((profiles.get(name), int(count or 1)))
-        except UnknownProfileError as e:
-            raise UnknownProfileError(name, profiles.PROFILES, field="--what-if") from e
-    return extra
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from fleet import inventory, scheduler, stack
     from fleet.plan_view import plan_json, render
 
     services = stack.load(args.stack)
     devices = inventory.load(inventory_path(args.inventory)).devices
-    extra = [pair for text in args.what_if for pair in parse_what_if(text)]
+    extra = [pair for text in args.what_if
+             for pair in profiles.parse_counts(text, "--what-if")]
     fleet = scheduler.what_if(devices, extra)
     result = scheduler.plan(fleet, services, seed=args.seed)
     needed = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from fleet.errors import UnknownProfileError
+from fleet.errors import ConfigError, UnknownProfileError
 from fleet.model import Arch, Gpu, Profile, Reserve
 
 _DOCKERD_MB = 120
@@ -80,3 +80,19 @@ def get(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise UnknownProfileError(name, PROFILES) from None
+
+
+def parse_counts(text: str, option: str) -> list[tuple[Profile, int]]:
+    """`pi4b-8g:4,jetson-orin-nano-8g` -> [(pi4b-8g, 4), (jetson-orin-nano-8g, 1)].
+
+    For command-line options; errors name `option`.
+    """
+    counted = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition(":")
+        if name not in PROFILES:
+            raise UnknownProfileError(name, PROFILES, field=option)
+        if count and not (count.isdigit() and int(count) > 0):
+            raise ConfigError(f"{option} {item!r}: the count after ':' must be positive")
+        counted.append((PROFILES[name], int(count or 1)))
+    return counted

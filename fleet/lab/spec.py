@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import profiles
-from fleet.errors import ConfigError, UnknownProfileError
+from fleet.errors import ConfigError
 from fleet.model import Arch
 
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
@@ -127,15 +127,8 @@ def expand_profiles(profile_list: str, count: int) -> list[str]:
     """
     if not 1 <= count <= MAX_DEVICES:
         raise ConfigError(f"--devices {count}: expected 1 to {MAX_DEVICES}")
-    names: list[str] = []
-    for item in filter(None, (part.strip() for part in profile_list.split(","))):
-        name, _, times = item.partition(":")
-        if name not in profiles.PROFILES:
-            raise UnknownProfileError(name, profiles.PROFILES, field="--profiles")
-        if times and not (times.isdigit() and int(times) > 0):
-            raise ConfigError(f"--profiles {item!r}: the count after ':' must be positive")
-        names += [name] * int(times or 1)
-    names = names or [DEFAULT_PROFILE]
+    counted = profiles.parse_counts(profile_list, "--profiles")
+    names = [p.name for p, times in counted for _ in range(times)] or [DEFAULT_PROFILE]
     if len(names) > count:
         raise ConfigError(
             f"--profiles lists {len(names)} devices but --devices is {count}"
