@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet import __version__, profiles
-from fleet.errors import ConfigError, FleetError, UnknownProfileError
+from fleet.errors import ConfigError, FleetError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
-from fleet.model import Device
+from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
     from fleet.lab.lab import LabStatus
@@ -55,19 +55,18 @@ def yes_no(value: bool) -> str:
 
 # -- fleet profiles ---------------------------------------------------------
 
+def resources_json(r: Resources) -> dict[str, int]:
+    return {"mem_mb": r.mem_mb, "disk_mb": r.disk_mb, "cpu_millis": r.cpu_millis}
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
-    rows = []
-    for p in profiles.PROFILES.values():
-        rows.append({
+    if args.json:
+        print_json({"profiles": [{
             "name": p.name, "model": p.model, "arch": str(p.arch), "cpus": p.cpus,
             "ram_mb": p.ram_mb, "storage_gb": p.storage_gb, "storage_kind": p.storage_kind,
             "gpu": p.gpu.name if p.gpu else None,
-            "reserved": {"mem_mb": p.reserved.mem_mb, "disk_mb": p.reserved.disk_mb},
-            "budget": {"mem_mb": p.budget.mem_mb, "disk_mb": p.budget.disk_mb,
-                       "cpu_millis": p.budget.cpu_millis},
-        })
-    if args.json:
-        print_json({"profiles": rows})
+            "reserved": resources_json(p.reserved), "budget": resources_json(p.budget),
+        } for p in profiles.PROFILES.values()]})
         return EXIT_OK
     table = Table("profile", "arch", "cpus", "RAM", "storage", "CUDA", "mem budget",
                   "disk budget", title="hardware profiles (budget: what containers may use)")
@@ -89,8 +88,7 @@ def device_json(d: Device) -> dict[str, Any]:
         "site": d.site, "labels": dict(d.labels), "groups": list(d.groups),
         "ssh": {"user": d.ssh.user, "port": d.ssh.port,
                 "key": str(d.ssh.key) if d.ssh.key else None},
-        "budget": {"mem_mb": d.budget.mem_mb, "disk_mb": d.budget.disk_mb,
-                   "cpu_millis": d.budget.cpu_millis},
+        "budget": resources_json(d.budget),
     }
 
 
@@ -131,11 +129,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     result = scheduler.plan(fleet, services, seed=args.seed)
     needed = None
     if args.need:
-        try:
-            profile = profiles.get(args.need)
-        except UnknownProfileError as e:
-            raise UnknownProfileError(args.need, profiles.PROFILES, field="--need") from e
-        needed = scheduler.need(profile, fleet, services, seed=args.seed)
+        needed = scheduler.need(profiles.get(args.need, field="--need"), fleet, services,
+                                seed=args.seed)
     if args.json:
         document = plan_json(result)
         if args.need:

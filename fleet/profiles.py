@@ -74,12 +74,12 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (
 )})
 
 
-def get(name: str) -> Profile:
-    """The preset called `name`; an unknown name lists the known ones."""
+def get(name: str, field: str = "profile") -> Profile:
+    """The preset called `name`; an unknown name lists the known ones, under `field`."""
     try:
         return PROFILES[name]
     except KeyError:
-        raise UnknownProfileError(name, PROFILES) from None
+        raise UnknownProfileError(name, PROFILES, field=field) from None
 
 
 def parse_counts(text: str, option: str) -> list[tuple[Profile, int]]:
@@ -90,9 +90,8 @@ def parse_counts(text: str, option: str) -> list[tuple[Profile, int]]:
     counted = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, count = item.partition(":")
-        if name not in PROFILES:
-            raise UnknownProfileError(name, PROFILES, field=option)
+        profile = get(name, field=option)
         if count and not (count.isdigit() and int(count) > 0):
             raise ConfigError(f"{option} {item!r}: the count after ':' must be positive")
-        counted.append((PROFILES[name], int(count or 1)))
+        counted.append((profile, int(count or 1)))
     return counted

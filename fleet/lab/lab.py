@@ -78,8 +78,6 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         progress("loading images into each device's dockerd")
         _each(devices, lambda d: _load_images(spec, d, archives))
         _write_inventory(spec, devices)
-        state["up"] = True
-        _save(spec, state)
     except BaseException:
         down(spec)
         raise
