@@ -10,7 +10,7 @@ an older controller; a different `v` is refused.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -25,6 +25,7 @@ KINDS: tuple[Kind, ...] = ("hb", "state", "cmd", "ack")
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 MiB = Annotated[int, msgspec.Meta(ge=0)]
+M = TypeVar("M", "Heartbeat", "Command", "Ack", "State")
 
 
 class WireError(FleetError):
@@ -71,7 +72,49 @@ class Heartbeat(msgspec.Struct, frozen=True):
     problems: list[str] = msgspec.field(default_factory=list)  # e.g. "disk full"
 
 
+CommandKind = Literal["ping", "start", "stop", "restart"]
+COMMAND_KINDS: tuple[CommandKind, ...] = ("ping", "start", "stop", "restart")
+READY, TRANSIT, CONFLICT = 1, 0, -1
+
+
+class Command(msgspec.Struct, frozen=True):
+    """A request to one agent: run `kind` with `args` at time `at` (now if None)."""
+
+    v: int
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    kind: CommandKind
+    sent: float  # the sender's Unix time, echoed back in the ack for round trips
+    args: dict[str, str] = msgspec.field(default_factory=dict)
+    at: float | None = None  # the instant T the work should take effect
+    ttl_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+
+class Ack(msgspec.Struct, frozen=True):
+    """An agent's answer: READY (+1, done), TRANSIT (0, queued) or CONFLICT (-1, refused/failed)."""
+
+    v: int
+    id: str
+    kind: str
+    result: Literal[1, 0, -1]
+    sent: float  # the command's `sent`, so the sender needs no table of its own
+    received: float  # agent clock when the command arrived
+    done: float | None = None  # agent clock when the work took effect
+    queue: Count = 0
+    detail: str = ""
+
+
+class State(msgspec.Struct, frozen=True):
+    """The retained presence message: `online` on connect, `offline` as the Last Will."""
+
+    v: int
+    state: Literal["online", "offline"]
+    agent: str = ""  # agent version
+
+
 _heartbeat = msgspec.json.Decoder(Heartbeat)
+_command = msgspec.json.Decoder(Command)
+_ack = msgspec.json.Decoder(Ack)
+_state = msgspec.json.Decoder(State)
 _encoder = msgspec.json.Encoder()
 
 
@@ -91,15 +134,31 @@ def parse_topic(name: str) -> tuple[str, Kind]:
         raise WireError(f"topic {name!r}: {e}") from None
 
 
-def decode_heartbeat(payload: bytes) -> Heartbeat:
-    """Decode and validate a heartbeat; any fault is a WireError naming it."""
+def _decode(decoder: msgspec.json.Decoder[M], what: str, payload: bytes) -> M:
+    """Decode and validate one message; any fault is a WireError naming it."""
     try:
-        hb = _heartbeat.decode(payload)
+        message = decoder.decode(payload)
     except msgspec.DecodeError as e:  # ValidationError is a DecodeError
-        raise WireError(f"bad heartbeat: {e}") from None
-    if hb.v != SCHEMA:
-        raise WireError(f"bad heartbeat: schema version {hb.v}, this controller reads {SCHEMA}")
-    return hb
+        raise WireError(f"bad {what}: {e}") from None
+    if message.v != SCHEMA:
+        raise WireError(f"bad {what}: schema version {message.v}, this side reads {SCHEMA}")
+    return message
+
+
+def decode_heartbeat(payload: bytes) -> Heartbeat:
+    return _decode(_heartbeat, "heartbeat", payload)
+
+
+def decode_command(payload: bytes) -> Command:
+    return _decode(_command, "command", payload)
+
+
+def decode_ack(payload: bytes) -> Ack:
+    return _decode(_ack, "ack", payload)
+
+
+def decode_state(payload: bytes) -> State:
+    return _decode(_state, "state", payload)
 
 
 def encode(message: msgspec.Struct) -> bytes:
