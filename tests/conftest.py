@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,3 +14,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in Path(item.path).parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def broker_port(tmp_path: Path) -> Iterator[int]:
+    """A real mosquitto on loopback for this test (needs the `mosquitto` package)."""
+    from tests.integration.broker import mosquitto
+
+    with mosquitto(tmp_path) as port:
+        yield port
