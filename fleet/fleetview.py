@@ -1,0 +1,151 @@
+"""The controller's view of the fleet, built from what the bus delivers: pure, no IO, no clock.
+
+Ingest feeds it heartbeats, presence messages and dropped payloads, each with
+its arrival time; readers ask it for each device's health and the fleet's
+mode at a time they choose. Liveness follows DESIGN section 5:
+
+- a closed connection: the broker publishes the agent's `offline` Last Will,
+  and the device is offline until it heartbeats again;
+- a silent one (frozen, partitioned): phi accrual over the device's own
+  heartbeat intervals passes PHI_OFFLINE. With regular 5 s heartbeats that is
+  about 7.8 s after the last one; a device whose intervals jitter by +-50 %
+  gets about 13 s, longer than any interval it has shown, so it is not
+  called dead for being irregular.
+- until a device has MIN_INTERVALS intervals on record, phi has too little to
+  go on: silence past STARTUP_SILENCE intervals (the first interval seen, or
+  DEFAULT_INTERVAL_S) counts as offline.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from fleet.impedance import Health, Impedance, phi, state
+from fleet.wire import Heartbeat, State
+
+PHI_OFFLINE = 8.0
+MIN_INTERVALS = 3
+STARTUP_SILENCE = 2.5
+DEFAULT_INTERVAL_S = 5.0
+INTERVALS_KEPT = 50
+
+
+class Mode(StrEnum):
+    """The fleet's operational mode, from the share of its devices that are active."""
+
+    FULL = "FULL"
+    DEGRADED_LIGHT = "DEGRADED_LIGHT"
+    DEGRADED_MODERATE = "DEGRADED_MODERATE"
+    DEGRADED_SEVERE = "DEGRADED_SEVERE"
+    EMERGENCY = "EMERGENCY"
+
+
+MODE_FLOORS = ((0.95, Mode.FULL), (0.80, Mode.DEGRADED_LIGHT), (0.60, Mode.DEGRADED_MODERATE),
+               (0.30, Mode.DEGRADED_SEVERE))
+
+
+def mode(active: int, total: int) -> Mode:
+    """FULL at 95 % active or more, then LIGHT 80, MODERATE 60, SEVERE 30, else EMERGENCY."""
+    share = active / total if total else 1.0
+    return next((m for floor, m in MODE_FLOORS if share >= floor), Mode.EMERGENCY)
+
+
+@dataclass(slots=True)
+class DeviceRecord:
+    """What the controller has heard from one device."""
+
+    id: str
+    expected: bool  # in the inventory
+    heartbeat: Heartbeat | None = None
+    last_seen: float | None = None  # arrival of the latest heartbeat
+    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=INTERVALS_KEPT))
+    online: bool | None = None  # from the retained presence message; None: not heard
+    presence_at: float | None = None
+    bad: int = 0  # payloads dropped
+    last_bad: str = ""
+    reconnected: bool = False  # its next heartbeat ends a gap that is not an interval
+
+    def alive(self, now: float) -> bool:
+        if self.last_seen is None:
+            return False
+        if self.online is False and self.presence_at is not None \
+                and self.presence_at >= self.last_seen:
+            return False  # the Last Will came after its last heartbeat
+        silence = now - self.last_seen
+        if len(self.intervals) < MIN_INTERVALS:
+            nominal = self.intervals[0] if self.intervals else DEFAULT_INTERVAL_S
+            return silence <= STARTUP_SILENCE * nominal
+        return phi(self.intervals, silence) < PHI_OFFLINE
+
+    def impedance(self) -> Impedance | None:
+        if self.heartbeat is None:
+            return None
+        w = self.heartbeat.impedance
+        return Impedance(w.latency_ms, w.processing_ms, w.queue, w.drift_ms, w.reliability)
+
+    def health(self, now: float) -> Health:
+        imp = self.impedance()
+        alive = self.alive(now)
+        return state(imp, alive=alive) if imp is not None else Health.OFFLINE
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    active: int
+    degraded: int
+    offline: int
+    quarantined: int
+    mode: Mode
+
+
+class FleetView:
+    """Every device heard of or expected, and how it is doing."""
+
+    def __init__(self, expected: Iterable[str] = ()) -> None:
+        self.devices: dict[str, DeviceRecord] = {i: DeviceRecord(i, True) for i in expected}
+
+    def _record(self, device_id: str) -> DeviceRecord:
+        record = self.devices.get(device_id)
+        if record is None:
+            record = self.devices[device_id] = DeviceRecord(device_id, expected=False)
+        return record
+
+    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> None:
+        r = self._record(device_id)
+        if r.last_seen is not None:
+            if at <= r.last_seen:
+                return  # a late duplicate or reordered delivery: keep the newer one
+            if not r.reconnected:
+                r.intervals.append(at - r.last_seen)
+        r.heartbeat, r.last_seen, r.reconnected = hb, at, False
+
+    def presence(self, device_id: str, message: State, at: float) -> None:
+        r = self._record(device_id)
+        r.online, r.presence_at = message.state == "online", at
+        if not r.online:
+            r.reconnected = True
+
+    def bad(self, device_id: str, reason: str, at: float) -> None:
+        r = self._record(device_id)
+        r.bad += 1
+        r.last_bad = reason
+
+    def latest(self) -> dict[str, tuple[Heartbeat, float]]:
+        return {i: (r.heartbeat, r.last_seen) for i, r in self.devices.items()
+                if r.heartbeat is not None and r.last_seen is not None}
+
+    def health(self, now: float) -> dict[str, Health]:
+        return {i: r.health(now) for i, r in self.devices.items()}
+
+    def summary(self, now: float) -> Summary:
+        counts = {h: 0 for h in Health}
+        for h in self.health(now).values():
+            counts[h] += 1
+        total = len(self.devices)
+        return Summary(total, counts[Health.ACTIVE], counts[Health.DEGRADED],
+                       counts[Health.OFFLINE], counts[Health.QUARANTINED],
+                       mode(counts[Health.ACTIVE], total))

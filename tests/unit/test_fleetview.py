@@ -1,0 +1,104 @@
+"""The controller's view: liveness from Last Will and phi accrual, health, and the fleet mode."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fleet.fleetview import FleetView, Mode, mode
+from fleet.impedance import Health
+from fleet.wire import Heartbeat, State, WireImpedance
+
+FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliability=1.0)
+ONLINE, OFFLINE = State(v=1, state="online"), State(v=1, state="offline")
+
+
+def hb(seq: int = 1, imp: WireImpedance = FAST) -> Heartbeat:
+    return Heartbeat(v=1, seq=seq, clock=0.0, cpu_pct=1, load1=0.1, mem_used_mb=100,
+                     mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=1000,
+                     disk_total_mb=30005, disk_budget_mb=24005, impedance=imp)
+
+
+def beating(times: list[float], device: str = "pi-01") -> FleetView:
+    view = FleetView([device])
+    for k, t in enumerate(times):
+        view.heartbeat(device, hb(k), t)
+    return view
+
+
+@pytest.mark.parametrize(("active", "total", "expected"), [
+    (100, 100, Mode.FULL), (95, 100, Mode.FULL), (94, 100, Mode.DEGRADED_LIGHT),
+    (80, 100, Mode.DEGRADED_LIGHT), (79, 100, Mode.DEGRADED_MODERATE),
+    (60, 100, Mode.DEGRADED_MODERATE), (59, 100, Mode.DEGRADED_SEVERE),
+    (30, 100, Mode.DEGRADED_SEVERE), (29, 100, Mode.EMERGENCY), (0, 6, Mode.EMERGENCY),
+    (0, 0, Mode.FULL),
+])
+def test_mode_follows_the_share_of_active_devices(active: int, total: int, expected: Mode) -> None:
+    assert mode(active, total) is expected
+
+
+def test_regular_heartbeats_go_offline_within_two_and_a_half_intervals() -> None:
+    view = beating([5.0 * k for k in range(20)])
+    last = 95.0
+    assert view.health(last + 6.0)["pi-01"] is Health.ACTIVE
+    offline_after = next(s / 10 for s in range(0, 200) if
+                         view.health(last + s / 10)["pi-01"] is Health.OFFLINE)
+    assert 6.0 < offline_after <= 2.5 * 5.0
+
+
+def test_jitter_of_half_an_interval_is_never_taken_for_a_dead_device() -> None:
+    rng = random.Random(7)
+    times = [0.0]
+    for _ in range(200):
+        times.append(times[-1] + 5.0 * rng.uniform(0.5, 1.5))
+    view = FleetView(["pi-01"])
+    for k, t in enumerate(times):
+        if k >= 10:  # just before each arrival, the device must still count as alive
+            assert view.health(t - 1e-3)["pi-01"] is Health.ACTIVE, k
+        view.heartbeat("pi-01", hb(k), t)
+
+
+def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_back() -> None:
+    view = beating([0.0, 5.0, 10.0, 15.0])
+    view.presence("pi-01", OFFLINE, 15.2)
+    assert view.health(15.3)["pi-01"] is Health.OFFLINE
+    view.presence("pi-01", ONLINE, 40.0)
+    view.heartbeat("pi-01", hb(1), 40.1)
+    assert view.health(40.2)["pi-01"] is Health.ACTIVE
+    assert max(view.devices["pi-01"].intervals) == 5.0  # the outage is not an interval
+
+
+def test_a_new_device_is_judged_by_its_first_interval_until_phi_has_enough() -> None:
+    view = beating([0.0, 1.0])
+    assert view.health(3.4)["pi-01"] is Health.ACTIVE
+    assert view.health(3.6)["pi-01"] is Health.OFFLINE
+    assert FleetView(["never"]).health(0.0)["never"] is Health.OFFLINE
+
+
+def test_impedance_decides_degraded_and_quarantined() -> None:
+    view = FleetView()
+    view.heartbeat("slow", hb(imp=WireImpedance(400, 500, 0, 1, 1.0)), 1.0)
+    view.heartbeat("flaky", hb(imp=WireImpedance(5, 20, 0, 1, 0.3)), 1.0)
+    assert view.health(2.0) == {"slow": Health.DEGRADED, "flaky": Health.QUARANTINED}
+    assert not view.devices["slow"].expected
+
+
+def test_bad_payloads_are_counted_per_device_and_reordered_ones_ignored() -> None:
+    view = beating([0.0, 5.0])
+    view.bad("pi-01", "bad heartbeat: truncated", 6.0)
+    view.bad("pi-01", "bad heartbeat: schema version 2", 7.0)
+    view.heartbeat("pi-01", hb(0), 4.0)
+    record = view.devices["pi-01"]
+    assert (record.bad, record.last_bad) == (2, "bad heartbeat: schema version 2")
+    assert record.last_seen == 5.0 and list(record.intervals) == [5.0]
+    assert view.latest() == {"pi-01": (hb(1), 5.0)}
+
+
+def test_summary_counts_each_state_and_names_the_mode() -> None:
+    view = FleetView(["pi-01", "gone", "lost"])
+    view.heartbeat("pi-01", hb(), 5.0)
+    view.heartbeat("slow", hb(imp=WireImpedance(400, 500, 0, 1, 1.0)), 5.0)
+    s = view.summary(6.0)
+    assert (s.total, s.active, s.degraded, s.offline, s.quarantined) == (4, 1, 1, 2, 0)
+    assert s.mode is Mode.EMERGENCY  # 1 of 4 active: under 30 %
