@@ -10,7 +10,7 @@ an older controller; a different `v` is refused.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 
@@ -74,7 +74,10 @@ class Heartbeat(msgspec.Struct, frozen=True):
 
 CommandKind = Literal["ping", "start", "stop", "restart"]
 COMMAND_KINDS: tuple[CommandKind, ...] = ("ping", "start", "stop", "restart")
-READY, TRANSIT, CONFLICT = 1, 0, -1
+# Final, so that mypy reads each as its Literal and an Ack accepts it as a result.
+READY: Final = 1
+TRANSIT: Final = 0
+CONFLICT: Final = -1
 
 
 class Command(msgspec.Struct, frozen=True):

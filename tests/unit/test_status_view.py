@@ -1,0 +1,51 @@
+"""`fleet status` output: the JSON the issue specifies, and a table that names the mode."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from fleet.fleetview import FleetView
+from fleet.status_view import render, status_json
+from fleet.wire import Containers, Heartbeat, WireImpedance
+
+
+def hb() -> Heartbeat:
+    return Heartbeat(v=1, seq=3, clock=0.0, cpu_pct=4.0, load1=0.2, mem_used_mb=1200,
+                     mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=2400,
+                     disk_total_mb=30005, disk_budget_mb=24005,
+                     impedance=WireImpedance(3.0, 40.0, 1, 0.5, 1.0), temp_c=48.0,
+                     throttled=["under-voltage now"], containers=Containers(3, 4),
+                     problems=["disk full"])
+
+
+def view() -> FleetView:
+    v = FleetView(["pi-01", "pi-02"])
+    v.heartbeat("pi-01", hb(), 100.0)
+    v.heartbeat("stray", hb(), 100.0)
+    v.bad("pi-02", "bad heartbeat: truncated", 100.5)
+    return v
+
+
+def test_json_has_every_field_the_issue_names() -> None:
+    doc = status_json(view(), 102.0, {"pi-01": "pi4b-8g", "pi-02": "pi4b-2g"})
+    first, second, stray = doc["devices"]
+    assert {"id", "state", "profile", "mem_used_mb", "mem_budget_mb", "disk_used_mb",
+            "disk_budget_mb", "impedance", "last_seen_s"} <= set(first)
+    assert set(first["impedance"]) == {"score", "latency_ms", "processing_ms", "queue",
+                                       "drift_ms", "reliability"}
+    assert (first["id"], first["state"], first["profile"]) == ("pi-01", "active", "pi4b-8g")
+    assert (first["mem_used_mb"], first["mem_budget_mb"], first["last_seen_s"]) == (1200, 7840, 2)
+    assert first["impedance"]["score"] == 48  # 3 + 40 * 1.1 + 2 * 0.5, rounded up
+    assert (second["state"], second["bad_payloads"], second["last_seen_s"]) == ("offline", 1, None)
+    assert (stray["in_inventory"], stray["profile"]) == (False, None)
+    assert doc["summary"] == {"total": 3, "active": 2, "degraded": 0, "offline": 1,
+                              "quarantined": 0, "mode": "DEGRADED_MODERATE"}
+
+
+def test_table_shows_budgets_problems_and_the_mode() -> None:
+    console = Console(width=200, record=True)
+    console.print(render(view(), 102.0, {"pi-01": "pi4b-8g"}))
+    text = console.export_text()
+    assert "1,200/7,840 MB 15%" in text and "disk full" in text and "under-voltage now" in text
+    assert "dropped payloads: 1" in text and "not in inventory" in text
+    assert "DEGRADED_MODERATE  2/3 active, 0 degraded, 1 offline" in text
