@@ -151,9 +151,18 @@ def _need_line(needed: int | None, profile: str) -> str:
     return f"to place everything, add {needed} x {profile}"
 
 
+# -- fleet agent ------------------------------------------------------------
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Reached only through cli.main: `fleet agent` itself skips the CLI (fleet/__main__.py)."""
+    from fleet.agent.main import main as agent
+
+    return agent(args.args)
+
+
 # -- fleet bench ------------------------------------------------------------
 
-BENCHMARKS = {"pack": "fleet.bench.pack"}
+BENCHMARKS = {"pack": "fleet.bench.pack", "ingest": "fleet.bench.ingest"}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -196,7 +205,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
             if not err.is_terminal:
                 err.print(f"fleet lab up: {message}")
 
-        result = lab.up(spec, args.devices, args.profiles, progress)
+        result = lab.up(spec, args.devices, args.profiles, progress, agent=args.agent,
+                        interval=args.interval)
     return _print_lab(result, args.json)
 
 
@@ -218,13 +228,15 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 
 def _print_lab(status: LabStatus, as_json: bool) -> int:
-    healthy = all(d.ssh and d.docker for d in status.devices)
+    healthy = all(d.ssh and d.docker and d.agent is not False for d in status.devices)
     if as_json:
         print_json(status.to_json())
         return EXIT_OK if healthy else EXIT_FAILED
-    table = Table("device", "ip", "profile", "ssh", "docker", title=f"fleet lab {status.name!r}")
+    table = Table("device", "ip", "profile", "ssh", "docker", "agent",
+                  title=f"fleet lab {status.name!r}")
     for d in status.devices:
-        table.add_row(d.id, d.ip, d.profile, yes_no(d.ssh), yes_no(d.docker))
+        table.add_row(d.id, d.ip, d.profile, yes_no(d.ssh), yes_no(d.docker),
+                      "-" if d.agent is None else yes_no(d.agent))
     out.print(table)
     out.print(f"broker     {status.broker}\ninventory  {status.inventory}")
     out.print(f"use it:    export FLEET_INVENTORY={status.inventory}")
@@ -273,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tie-break seed (0: inventory order); the same seed, the same plan")
     json_flag(plan)
 
+    agent = command("agent", cmd_agent, "run the on-device agent (`fleet agent --help`)")
+    agent.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
     bench = command("bench", cmd_bench, "run a benchmark: figures and same-run baselines")
     bench.add_argument("name", choices=sorted(BENCHMARKS), metavar="NAME",
                        help=f"one of: {', '.join(sorted(BENCHMARKS))}")
@@ -291,7 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--profiles", default="", metavar="LIST",
                     help="profiles, e.g. pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g "
                          "(repeats to fill --devices; default pi4b-8g)")
-    status = command("status", cmd_lab_status, "check each device's ssh and docker",
+    up.add_argument("--no-agent", dest="agent", action="store_false",
+                    help="do not start the fleet agent on the devices")
+    up.add_argument("--interval", type=float, default=5.0, metavar="S",
+                    help="the agents' heartbeat interval in seconds (default 5)")
+    status = command("status", cmd_lab_status, "check each device's ssh, docker and agent",
                      lab_commands)
     down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",
                    lab_commands)

@@ -28,6 +28,10 @@ class Throttling:
     def ok(self) -> bool:
         return not self.now and not self.since_boot
 
+    def flags(self) -> tuple[str, ...]:
+        """For the heartbeat: `under_voltage` now, `under_voltage_since_boot` since boot."""
+        return (*sorted(self.now), *(f"{name}_since_boot" for name in sorted(self.since_boot)))
+
 
 def parse_throttled(text: str) -> Throttling:
     """`throttled=0x50005` (vcgencmd) or `50005` (sysfs) -> the flags set."""

@@ -9,6 +9,7 @@ import socket
 import time
 from pathlib import Path
 
+from fleet import profiles
 from fleet.errors import LabError
 from fleet.lab import spec as lab
 from fleet.lab.host import kill, run, spawn, terminate, which
@@ -34,6 +35,7 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     mnt, uts = _ns_files(spec, device)
     mnt.touch()
     uts.touch()
+    _storage(spec, device)  # before the mount namespace copies the host's mounts
     # Persistent mount and UTS namespaces, bound to files like `ip netns` does.
     run(["unshare", f"--mount={mnt}", f"--uts={uts}", "--propagation", "private",
          "hostname", device.id])
@@ -50,9 +52,49 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     (d / "sshd_config").write_text(lab.sshd_config(spec, device))
 
 
+def _storage(spec: LabSpec, device: LabDevice) -> None:
+    """The device's card: an ext4 of its profile's root filesystem size, under its engine's data.
+
+    The image file is sparse, so it takes only what is written to it; a device
+    that fills it is really full, and its agent's statvfs sees its own card.
+    """
+    image = spec.device_dir(device) / "storage.ext4"
+    data = spec.device_dir(device) / "root" / lab.DEVICE_PRIVATE_DIRS[0].lstrip("/")
+    data.mkdir(parents=True, exist_ok=True)
+    with image.open("wb") as f:
+        f.truncate(profiles.get(device.profile).storage_mb << 20)
+    run(["mkfs.ext4", "-q", "-F", "-m", "0",
+         "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", str(image)])
+    run(["mount", "-o", "loop", str(image), str(data)])
+
+
+def memory_cgroup(spec: LabSpec, device: LabDevice) -> Path:
+    """The device's memory cgroup, as `start` linked it from the device's directory."""
+    return (spec.device_dir(device) / "memory-cgroup").resolve()
+
+
+def _new_memory_cgroup(spec: LabSpec, device: LabDevice) -> Path:
+    """Where the device's dockerd will put every container: made now, to set its limit.
+
+    A relative --cgroup-parent is taken relative to dockerd's own cgroup, which
+    is the one this process runs in, since dockerd is its child.
+    """
+    own = dict(line.split(":", 2)[1:] for line in
+               Path("/proc/self/cgroup").read_text().splitlines())
+    if "memory" in own:  # v1
+        return _CGROUP_ROOT / "memory" / own["memory"].lstrip("/") / spec.cgroup(device)
+    return _CGROUP_ROOT / own[""].lstrip("/") / spec.cgroup(device)
+
+
 def start(spec: LabSpec, device: LabDevice) -> None:
-    """Start the device's dockerd and sshd, in its namespaces."""
+    """Start the device's dockerd and sshd, in its namespaces; cap its memory at its profile's."""
     d = spec.device_dir(device)
+    memory = _new_memory_cgroup(spec, device)
+    memory.mkdir(exist_ok=True)
+    (d / "memory-cgroup").symlink_to(memory)
+    ram = str(profiles.get(device.profile).total.mem_mb << 20)
+    limit = memory / "memory.limit_in_bytes"
+    (limit if limit.exists() else memory / "memory.max").write_text(ram)
     _spawn(spec, device, d / "dockerd.log", [
         "dockerd", "--host", "unix:///run/docker.sock",
         "--host", f"unix://{spec.docker_socket(device)}",

@@ -19,6 +19,7 @@ REQUIRED = {
     "nsenter": "util-linux",
     "unshare": "util-linux",
     "mount": "mount",
+    "mkfs.ext4": "e2fsprogs",
     "dockerd": "docker.io",
     "containerd": "containerd",
     "iptables": "iptables",

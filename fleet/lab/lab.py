@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 
+from fleet import agent_image
 from fleet.errors import LabError
-from fleet.lab import device, images
+from fleet.lab import agents, device, images
 from fleet.lab import spec as lab
 from fleet.lab.host import pids_mentioning, preflight, run, spawn, terminate
 from fleet.lab.spec import LabDevice, LabSpec
@@ -34,6 +35,7 @@ class DeviceStatus:
     profile: str
     ssh: bool
     docker: bool
+    agent: bool | None  # its container is running; None: the lab runs no agents
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,11 @@ class LabStatus:
 
 
 def up(spec: LabSpec, count: int, profile_list: str = "",
-       progress: Progress = lambda _: None) -> LabStatus:
-    """Create `count` devices, a broker and an inventory; on failure undo it all."""
+       progress: Progress = lambda _: None, *, agent: bool = True,
+       interval: float = 5.0) -> LabStatus:
+    """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
+
+    On failure it undoes it all."""
     devices = spec.devices(count, profile_list)
     preflight()
     if spec.state_file.exists():
@@ -63,6 +68,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
     spec.root.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {
         "name": spec.name, "subnet": str(spec.subnet), "devices": [asdict(d) for d in devices],
+        "agents": agent,
         "created_dirs": [d for d in lab.DEVICE_PRIVATE_DIRS if not Path(d).exists()],
     }
     _save(spec, state)
@@ -78,6 +84,11 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         progress("loading images into each device's dockerd")
         _each(devices, lambda d: _load_images(spec, d, archives))
         _write_inventory(spec, devices)
+        if agent:
+            progress("building the agent image on each device and starting it")
+            context = agent_image.context(spec.root / "agent-image")
+            _each(devices, lambda d: agents.build(spec, d, context))
+            _each(devices, lambda d: agents.start(spec, d, interval))
     except BaseException:
         down(spec)
         raise
@@ -89,10 +100,12 @@ def status(spec: LabSpec) -> LabStatus:
     state = _load(spec)
     spec = replace(spec, subnet=IPv4Network(state["subnet"]))  # as it was brought up
     devices = _devices(state)
+    with_agents = state.get("agents", False)
 
     def check(d: LabDevice) -> DeviceStatus:
-        return DeviceStatus(d.id, d.ip, d.profile, ssh=_ssh_login(spec, d),
-                            docker=device.docker_ping(spec.docker_socket(d)))
+        docker = device.docker_ping(spec.docker_socket(d))
+        return DeviceStatus(d.id, d.ip, d.profile, ssh=_ssh_login(spec, d), docker=docker,
+                            agent=(docker and agents.running(spec, d)) if with_agents else None)
 
     return LabStatus(spec.name, tuple(_each(devices, check)), spec.broker, str(spec.inventory))
 

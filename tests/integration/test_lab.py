@@ -4,36 +4,24 @@ from __future__ import annotations
 
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet import inventory
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, WORKLOAD_FOREIGN
 from tests.integration.lablib import Lab, leftovers
 
-PROFILES = "pi4b-8g,jetson-orin-nano-8g"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("labs") / "itest"
-    lab = Lab("itest", "10.251.0.0/24", root)
-    lab.fleet("lab", "down")
-    lab.fleet("lab", "up", "--devices", "2", "--profiles", PROFILES)
-    yield lab
-    lab.fleet("lab", "down")
-    assert leftovers(lab) == []
-
 
 def test_status_reports_both_devices_healthy(lab: Lab) -> None:
     status = lab.status()
-    assert [(d["id"], d["profile"], d["ssh"], d["docker"]) for d in status["devices"]] == [
-        ("itest-01", "pi4b-8g", True, True),
-        ("itest-02", "jetson-orin-nano-8g", True, True),
+    assert [(d["id"], d["profile"], d["ssh"], d["docker"], d["agent"])
+            for d in status["devices"]] == [
+        ("itest-01", "pi4b-8g", True, True, True),
+        ("itest-02", "jetson-orin-nano-8g", True, True, True),
     ]
     assert status["broker"] == "10.251.0.1:1883"
 
@@ -67,7 +55,7 @@ def test_container_memory_limit_is_enforced_on_the_devices_engine(lab: Lab) -> N
     other = docker.DockerClient(base_url=f"unix://{lab.spec.root}/devices/itest-02/docker.sock")
     try:
         assert engine.containers.get("hog").attrs["State"]["OOMKilled"] is True
-        assert [c.name for c in other.containers.list(all=True)] == []
+        assert [c.name for c in other.containers.list(all=True)] == ["fleet-agent"]
     finally:
         engine.close()
         other.close()
@@ -95,7 +83,7 @@ def test_foreign_image_claims_its_architecture(lab: Lab) -> None:
 
 def test_broker_relays_mqtt_on_the_bridge(lab: Lab) -> None:
     got = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = lambda _c, _u, msg: got.set() if msg.payload == b"hello" else None
     client.connect("10.251.0.1", 1883)
     client.subscribe("fleet/test")

@@ -24,7 +24,7 @@ DATA = Path(__file__).parents[1] / "data" / "hardware"
 ])
 def test_throttle_flags(text: str, now: set[str], since_boot: set[str]) -> None:
     flags = parse_throttled(text)
-    assert (flags.now, flags.since_boot) == (now, since_boot)
+    assert (flags.now, flags.since_boot) == (frozenset(now), frozenset(since_boot))
     assert flags.ok == (not now and not since_boot)
 
 

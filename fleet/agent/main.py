@@ -1,0 +1,84 @@
+"""`fleet agent` / `python -m fleet.agent`: wire the parts together and beat until SIGTERM.
+
+Threads: paho's network thread (presence, pings, command intake), one
+command worker, tegrastats' reader on a Jetson, and this main thread, which
+sends heartbeats and is the only one that handles signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from fleet.agent.agent import Agent
+from fleet.agent.config import AgentConfig, parse_args
+from fleet.agent.engine import Engine
+from fleet.agent.link import Link
+from fleet.agent.probe import Probe, Tegrastats
+from fleet.agent.tracker import Tracker
+from fleet.agent.worker import Worker
+from fleet.wire import encode
+
+log = logging.getLogger("fleet.agent")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the agent; 0 after a clean stop (SIGTERM or SIGINT), 2 for bad arguments."""
+    try:
+        config = parse_args(argv)
+    except SystemExit as e:  # argparse: 0 for --help, 2 for a bad option
+        return e.code if isinstance(e.code, int) else 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run(config, stop)
+    return 0
+
+
+def run(config: AgentConfig, stop: threading.Event) -> None:
+    """Heartbeat every interval until `stop` is set, then leave cleanly (`offline` first)."""
+    engine = Engine(config.docker_socket)
+    tracker = Tracker()
+    tegrastats_exe = shutil.which("tegrastats")
+    tegrastats = Tegrastats(tegrastats_exe, config.interval_s) if tegrastats_exe else None
+    probe = Probe(engine=engine, disk_path=config.disk_path, memory_cgroup=config.memory_cgroup,
+                  vcgencmd=shutil.which("vcgencmd"), tegrastats=tegrastats)
+    agent: Agent | None = None
+
+    def on_command(payload: bytes) -> None:
+        if agent is not None:  # messages can only arrive after start(), but be sure
+            agent.on_command(payload)
+
+    link = Link(config.device_id, config.host, config.port, on_command,
+                username=config.username, password=config.password)
+    worker = Worker(engine.act, lambda a: link.ack(encode(a)), tracker, capacity=config.queue)
+    agent = Agent(bus=link, read=probe.read, worker=worker, tracker=tracker,
+                  budget=config.profile.budget, alive_file=config.alive_file)
+    log.info("agent %s (%s) for broker %s:%s, every %s s", config.device_id,
+             config.profile.name, config.host, config.port, config.interval_s)
+    if tegrastats:
+        tegrastats.start()
+    worker.start()
+    link.start()
+    try:
+        due = time.monotonic() + config.interval_s
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            agent.tick()
+            # Keep to the schedule, but after a stall start afresh rather than catch up in a burst.
+            due = max(due + config.interval_s, time.monotonic())
+    finally:
+        worker.stop()
+        link.stop()
+        if tegrastats:
+            tegrastats.stop()
