@@ -12,7 +12,7 @@ mode at a time they choose. Liveness follows DESIGN section 5:
   gets about 13 s, longer than any interval it has shown, so it is not
   called dead for being irregular.
 - until a device has MIN_INTERVALS intervals on record, phi has too little to
-  go on: silence past STARTUP_SILENCE intervals (the first interval seen, or
+  go on: silence past STARTUP_SILENCE of the interval its agent declares (or
   DEFAULT_INTERVAL_S) counts as offline.
 """
 
@@ -76,8 +76,8 @@ class DeviceRecord:
             return False  # the Last Will came after its last heartbeat
         silence = now - self.last_seen
         if len(self.intervals) < MIN_INTERVALS:
-            nominal = self.intervals[0] if self.intervals else DEFAULT_INTERVAL_S
-            return silence <= STARTUP_SILENCE * nominal
+            declared = self.heartbeat.interval_s if self.heartbeat else None
+            return silence <= STARTUP_SILENCE * (declared or DEFAULT_INTERVAL_S)
         return phi(self.intervals, silence) < PHI_OFFLINE
 
     def impedance(self) -> Impedance | None:

@@ -58,8 +58,10 @@ def _device(r: DeviceRecord, now: float, profile: str | None) -> dict[str, Any]:
 def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> RenderableType:
     """A table of devices and a summary line naming the fleet's mode."""
     document = status_json(view, now, profiles)
-    table = Table("device", "state", "profile", "memory", "disk", "temp", "impedance",
-                  "containers", "last seen", "notes", title="fleet status")
+    table = Table("device", "state", "profile", "mem MB", "disk MB", "temp", "Z",
+                  "ctrs", "seen", "notes", title="fleet status")
+    for column in table.columns:  # numbers stay whole; the profile and notes give way
+        column.no_wrap = column.header not in ("profile", "notes")
     for d in document["devices"]:
         health = Health(d["state"])
         imp, containers = d["impedance"], d["containers"]
@@ -73,9 +75,9 @@ def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> Renderab
             _against(d["mem_used_mb"], d["mem_budget_mb"]),
             _against(d["disk_used_mb"], d["disk_budget_mb"]),
             "-" if d["temp_c"] is None else f"{d['temp_c']:.0f} C",
-            "-" if imp is None else f"{imp['score']} ({imp['latency_ms']:g} ms)",
+            "-" if imp is None else str(imp["score"]),
             "-" if containers is None else f"{containers['running']}/{containers['total']}",
-            "never" if d["last_seen_s"] is None else f"{d['last_seen_s']:.0f}s ago",
+            "never" if d["last_seen_s"] is None else f"{d['last_seen_s']:.0f}s",
             ", ".join(notes))
     s = document["summary"]
     line = Text.assemble(
@@ -88,5 +90,4 @@ def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> Renderab
 def _against(used: int | None, budget: int | None) -> str:
     if used is None or budget is None:
         return "-"
-    share = f" {100 * used // budget}%" if budget else ""
-    return f"{used:,}/{budget:,} MB{share}"
+    return f"{used:,}/{budget:,}"

