@@ -23,6 +23,8 @@ from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
+    from fleet.fleetview import FleetView
+    from fleet.ingest import Ingest
     from fleet.lab.lab import LabStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -151,6 +153,58 @@ def _need_line(needed: int | None, profile: str) -> str:
     return f"to place everything, add {needed} x {profile}"
 
 
+# -- fleet status -----------------------------------------------------------
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.live import Live
+
+    from fleet import inventory
+    from fleet.fleetview import FleetView
+    from fleet.impedance import Health
+    from fleet.ingest import Ingest
+    from fleet.status_view import render, status_json
+
+    inv = inventory.load(inventory_path(args.inventory))
+    view = FleetView(d.id for d in inv.devices)
+    profiles = {d.id: d.profile.name for d in inv.devices}
+    ingest = Ingest(inv.broker, view, workers=0)
+    with err.status(f"fleet status: listening on {inv.broker.host}:{inv.broker.port}"):
+        ingest.start()
+    try:
+        if args.watch is None:
+            _hear_everyone(ingest, view, args.wait)
+        else:
+            until = time.monotonic() + args.watch if args.watch else float("inf")
+            with Live(render(view, time.time(), profiles), console=out,
+                      auto_refresh=False) as live:
+                while time.monotonic() < until:
+                    ingest.poll(1.0)
+                    live.update(render(view, time.time(), profiles), refresh=True)
+    finally:
+        ingest.stop()
+    now = time.time()
+    if args.json:
+        print_json(status_json(view, now, profiles))
+    elif args.watch is None:
+        out.print(render(view, now, profiles))
+    everyone_active = all(view.devices[d.id].health(now) is Health.ACTIVE for d in inv.devices)
+    return EXIT_OK if everyone_active else EXIT_FAILED
+
+
+def _hear_everyone(ingest: Ingest, view: FleetView, wait: float) -> None:
+    """Listen until every expected device has spoken (a heartbeat, or its retained presence)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        ingest.poll(0.2)
+        if all(r.heartbeat is not None or r.online is False
+               for r in view.devices.values() if r.expected):
+            return
+
+
 # -- fleet agent ------------------------------------------------------------
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -162,7 +216,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 # -- fleet bench ------------------------------------------------------------
 
-BENCHMARKS = {"pack": "fleet.bench.pack", "ingest": "fleet.bench.ingest"}
+BENCHMARKS = {name: f"fleet.bench.{name}" for name in ("pack", "ingest", "agent", "liveness")}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -284,6 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=int, default=0,
                       help="tie-break seed (0: inventory order); the same seed, the same plan")
     json_flag(plan)
+
+    status = command("status", cmd_status, "the fleet's devices as their agents report them "
+                     "(exit 1 unless every inventory device is active)")
+    status.add_argument("--wait", type=float, default=6.0, metavar="S",
+                        help="listen at most this long for every device (default 6: one "
+                             "heartbeat interval and a second)")
+    status.add_argument("--watch", type=float, nargs="?", const=0.0, default=None, metavar="S",
+                        help="keep the table live, for S seconds or until Ctrl-C")
+    json_flag(status)
 
     agent = command("agent", cmd_agent, "run the on-device agent (`fleet agent --help`)")
     agent.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -32,8 +32,10 @@ class Lab:
         env = {**os.environ, "FLEET_LAB_DIR": str(self.root.parent)}
         if args[:2] == ("lab", "up"):
             args = (*args, "--subnet", self.subnet)
+        if args[0] == "lab":
+            args = (*args, "--lab", self.name)
         done = subprocess.run(
-            [sys.executable, "-m", "fleet", *args, "--lab", self.name],
+            [sys.executable, "-m", "fleet", *args],
             capture_output=True, text=True, env=env, timeout=900, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n"
