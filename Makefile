@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # the tools that build the lab's images without a registry.
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
-	tar shellcheck
+	tar e2fsprogs shellcheck
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 
@@ -36,6 +36,8 @@ demo: setup
 	$(SUDO) $(FLEET) lab down --lab demo >/dev/null
 	$(SUDO) $(FLEET) lab up --lab demo --subnet 10.250.0.0/24 --devices 6 --profiles $(DEMO_PROFILES)
 	$(FLEET) --inventory $(DEMO_INVENTORY) inventory
+	@echo "every device runs the fleet agent (its image, on its own dockerd): their heartbeats, live for 12 s"
+	$(FLEET) --inventory $(DEMO_INVENTORY) status --watch 12
 	$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/pi4b-136.compose.yaml
 	@echo "a stack that cannot fit: fleet plan says why, and exits 1"
 	-$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/too-big.compose.yaml --need pi4b-8g
@@ -49,6 +51,9 @@ test-unit: setup
 
 bench: setup
 	$(FLEET) bench pack --json
+	$(FLEET) bench ingest --json
+	$(SUDO) $(FLEET) bench agent --json
+	$(SUDO) $(FLEET) bench liveness --json
 
 lint: setup
 	$(VENV)/bin/ruff check fleet tui tests

@@ -1,0 +1,112 @@
+"""The controller's SQLite state (WAL): devices, the latest heartbeat of each, append-only events.
+
+WAL lets readers (`fleet status`, the TUI) read while the daemon writes, and
+makes a batched flush one fsync-light transaction. Heartbeats are kept as
+their wire encoding: one column to write, and reading one back validates it
+with the same decoder as the bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.wire import Heartbeat, decode_heartbeat, encode
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    device TEXT PRIMARY KEY REFERENCES devices(id), at REAL NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS events_by_device ON events (device, at);
+"""
+_SEEN = ("INSERT INTO devices VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+         "last_seen = max(last_seen, excluded.last_seen)")
+_LATEST = ("INSERT INTO heartbeats VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+           "at = excluded.at, payload = excluded.payload WHERE excluded.at >= heartbeats.at")
+
+Latest = Mapping[str, tuple[Heartbeat, float]]  # device id -> (heartbeat, arrival time)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: float
+    device: str
+    kind: str
+    detail: str
+
+
+def default_path() -> Path:
+    """$XDG_STATE_HOME/fleet/fleet.db, or ~/.local/state/fleet/fleet.db."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "fleet" / "fleet.db"
+
+
+class Store:
+    """One connection to the state database; use from one thread."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # transactions by hand
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; may lose the tail
+        self._db.executescript(SCHEMA)
+
+    def flush(self, latest: Latest) -> int:
+        """Record these latest heartbeats in one transaction; returns how many."""
+        if not latest:
+            return 0
+        seen = [(d, at, at) for d, (_, at) in latest.items()]
+        rows = [(d, at, encode(hb)) for d, (hb, at) in latest.items()]
+        with self._transaction():
+            self._db.executemany(_SEEN, seen)
+            self._db.executemany(_LATEST, rows)
+        return len(rows)
+
+    def event(self, at: float, device: str, kind: str, detail: str = "") -> None:
+        self._db.execute("INSERT INTO events (at, device, kind, detail) VALUES (?, ?, ?, ?)",
+                         (at, device, kind, detail))
+
+    def latest(self) -> dict[str, tuple[Heartbeat, float]]:
+        """Every device's latest stored heartbeat, decoded."""
+        rows = self._db.execute("SELECT device, at, payload FROM heartbeats ORDER BY device")
+        return {d: (decode_heartbeat(payload), at) for d, at, payload in rows}
+
+    def seen(self) -> dict[str, tuple[float, float]]:
+        """Device id -> (first seen, last seen)."""
+        rows = self._db.execute("SELECT id, first_seen, last_seen FROM devices ORDER BY id")
+        return {d: (first, last) for d, first, last in rows}
+
+    def events(self, device: str | None = None, limit: int = 100) -> list[Event]:
+        """The newest events, oldest first; of one device if given."""
+        where, args = ("WHERE device = ?", (device, limit)) if device else ("", (limit,))
+        rows = self._db.execute(
+            f"SELECT at, device, kind, detail FROM events {where} ORDER BY id DESC LIMIT ?", args)
+        return [Event(*row) for row in reversed(rows.fetchall())]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -1,0 +1,87 @@
+"""Ingest against a real mosquitto: workers on a shared subscription feed the view and the store."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fleet.bench import ingest as bench
+from fleet.fleetview import FleetView
+from fleet.ingest import Ingest
+from fleet.inventory import Broker
+from fleet.store import Store
+from fleet.wire import State, encode, topic
+from tests.unit.test_wire import heartbeat
+
+DEVICES = ("pi-1", "pi-2", "pi-3")
+
+
+def publisher(port: int) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def presence(client: mqtt.Client, device: str, state: str) -> None:
+    message = State(v=1, state=state)  # type: ignore[arg-type]
+    client.publish(topic(device, "state"), encode(message), qos=1, retain=True).wait_for_publish(5)
+
+
+def test_heartbeats_presence_and_bad_payloads(broker_port: int, tmp_path: Path) -> None:
+    client = publisher(broker_port)
+    presence(client, "pi-1", "online")  # retained before ingest starts: must still arrive
+    view = FleetView(DEVICES)
+    with Store(tmp_path / "fleet.db") as store:
+        ingest = Ingest(Broker(port=broker_port), view, store, workers=2)
+        with ingest:
+            for seq in (1, 2, 3):
+                for device in DEVICES:
+                    client.publish(topic(device, "hb"), encode(heartbeat(seq=seq)))
+                time.sleep(0.05)  # arrival times order the rounds, even across workers
+            client.publish(topic("pi-2", "hb"), b"\xffnot json")
+            document = json.loads(encode(heartbeat()))
+            document["v"] = 99
+            client.publish(topic("pi-3", "hb"), json.dumps(document))
+            presence(client, "pi-2", "offline")
+            deadline = time.monotonic() + 10
+            while (ingest.stats.heartbeats, ingest.stats.bad, ingest.stats.states) != (9, 2, 2):
+                assert time.monotonic() < deadline, ingest.stats
+                ingest.poll(0.1)
+        client.loop_stop()
+        client.disconnect()
+        assert {d: (hb.seq, at) for d, (hb, at) in store.latest().items()} == {
+            d: (3, view.devices[d].last_seen) for d in DEVICES}
+        # from two workers, so in either order
+        assert sorted(e.kind for e in store.events("pi-2")) == ["bad_payload", "offline"]
+    assert {d: r.bad for d, r in view.devices.items()} == {"pi-1": 0, "pi-2": 1, "pi-3": 1}
+    assert "schema version 99" in view.devices["pi-3"].last_bad
+    assert (view.devices["pi-1"].online, view.devices["pi-2"].online) == (True, False)
+
+
+def test_in_process_mode_hears_the_same(broker_port: int) -> None:
+    client = publisher(broker_port)
+    view = FleetView()
+    with Ingest(Broker(port=broker_port), view, workers=0) as ingest:
+        client.publish(topic("pi-1", "hb"), encode(heartbeat(seq=5))).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while ingest.stats.heartbeats < 1:
+            assert time.monotonic() < deadline
+            ingest.poll(0.1)
+    client.loop_stop()
+    client.disconnect()
+    assert view.latest()["pi-1"][0].seq == 5
+
+
+def test_bench_smoke() -> None:
+    """A tiny run of `fleet bench ingest`, to keep it from rotting (the real one takes minutes)."""
+    result = bench.run(devices=300, step_s=0.3, target_s=0.5, broker_count=3000,
+                       max_rate=24_000)
+    assert result["lost"] == 0
+    assert result["offered_per_s"] > 0 and result["naive_per_s"] > 0
+    assert result["ingest"]["store_rows_flushed"] == 300
+    assert set(result["ingest"]["met"]) == {"lost", "vs_naive"}

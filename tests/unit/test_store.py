@@ -1,0 +1,60 @@
+"""The SQLite store: WAL, batched flushes of the latest heartbeats, append-only events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleet.store import Event, Store, default_path
+from tests.unit.test_wire import heartbeat
+
+
+def test_default_path_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_path() == tmp_path / "fleet" / "fleet.db"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert default_path() == Path.home() / ".local" / "state" / "fleet" / "fleet.db"
+
+
+def test_store_is_in_wal_mode(tmp_path: Path) -> None:
+    with Store(tmp_path / "a" / "fleet.db") as store:
+        assert store._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_flush_keeps_the_latest_heartbeat_per_device(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        assert store.flush({}) == 0
+        first = {"pi-1": (heartbeat(seq=1), 10.0), "pi-2": (heartbeat(seq=1), 11.0)}
+        assert store.flush(first) == 2
+        store.flush({"pi-1": (heartbeat(seq=2), 20.0)})
+        store.flush({"pi-2": (heartbeat(seq=0), 5.0)})  # older than what is stored: ignored
+        assert store.latest() == {"pi-1": (heartbeat(seq=2), 20.0),
+                                  "pi-2": (heartbeat(seq=1), 11.0)}
+        assert store.seen() == {"pi-1": (10.0, 20.0), "pi-2": (11.0, 11.0)}
+
+
+def test_what_is_flushed_survives_reopening(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        store.flush({"pi-1": (heartbeat(), 10.0)})
+        store.event(10.0, "pi-1", "online")
+    with Store(tmp_path / "fleet.db") as store:
+        assert store.latest() == {"pi-1": (heartbeat(), 10.0)}
+        assert store.events() == [Event(10.0, "pi-1", "online", "")]
+
+
+def test_events_are_appended_and_read_newest_last(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        for k in range(5):
+            store.event(float(k), "pi-1" if k % 2 else "pi-2", "bad_payload", f"#{k}")
+        assert [e.detail for e in store.events(limit=3)] == ["#2", "#3", "#4"]
+        assert [e.detail for e in store.events("pi-1")] == ["#1", "#3"]
+
+
+def test_a_failed_flush_writes_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        bad = {"pi-1": (heartbeat(), 1.0), "pi-2": (heartbeat(), None)}  # NOT NULL
+        with pytest.raises(Exception):  # noqa: B017 - whatever sqlite says, nothing is kept
+            store.flush(bad)  # type: ignore[arg-type]
+        assert store.latest() == {}
