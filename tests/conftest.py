@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def broker_port(tmp_path: Path) -> Iterator[int]:
     """A real mosquitto on loopback for this test (needs the `mosquitto` package)."""
-    from tests.integration.broker import mosquitto
+    from fleet.lab.broker import loopback_mosquitto
 
-    with mosquitto(tmp_path) as port:
+    with loopback_mosquitto(tmp_path) as port:
         yield port

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -38,6 +37,7 @@ from fleet.bench import loadgen
 from fleet.fleetview import FleetView
 from fleet.ingest import HEARTBEATS, Ingest
 from fleet.inventory import Broker
+from fleet.lab.broker import loopback_mosquitto
 from fleet.store import Store
 
 DEVICES = 30_000
@@ -46,31 +46,6 @@ TARGETS = {"lost": 0, "vs_naive": 2.5}
 GRACE_S = 0.25
 MAX_RATE = 400_000  # past what the generator can offer here
 _ctx = multiprocessing.get_context("spawn")
-
-
-@contextlib.contextmanager
-def _mosquitto(directory: Path) -> Iterator[int]:
-    """mosquitto on 127.0.0.1, with queues deep enough that a slow subscriber is late, not cut."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    conf = directory / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 1000000\nmax_queued_bytes 0\n")
-    with open(directory / "mosquitto.log", "wb") as log:
-        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if broker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        broker.terminate()
-        broker.wait(10)
 
 
 # -- the load generator, in its own process ------------------------------------
@@ -250,7 +225,7 @@ def run(seed: int = 1, *, devices: int = DEVICES, workers: int = 2, step_s: floa
     """The whole benchmark as one JSON-ready object."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fleet-bench-ingest-") as tmp, \
-            _mosquitto(Path(tmp)) as port:
+            loopback_mosquitto(Path(tmp)) as port:
         gen = Generator(port, devices, seed)
         try:
             broker_rate = broker_only(gen, port, broker_count)

@@ -181,14 +181,14 @@ def test_sigterm_says_offline_and_exits_0_without_heavy_imports(
 
 
 def test_it_starts_before_the_broker_and_connects_when_it_comes(tmp_path: Path) -> None:
-    from tests.integration.broker import free_port, mosquitto
+    from fleet.lab.broker import free_port, loopback_mosquitto
 
     port = free_port()
     process = start_agent(port, tmp_path)
     try:
         time.sleep(0.3)  # its first connection attempt has failed by now
         assert process.poll() is None
-        with mosquitto(tmp_path, port):
+        with loopback_mosquitto(tmp_path, port):
             listener = Listener(port)
             try:
                 # paho's first retry comes within its 1 s minimum backoff.

@@ -1,4 +1,4 @@
-"""A real mosquitto on loopback, on a free port, for tests that need only a broker."""
+"""A throwaway mosquitto on loopback, for benchmarks and tests that need only a broker."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from fleet.errors import LabError
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -18,12 +20,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def mosquitto(directory: Path, port: int | None = None) -> Iterator[int]:
-    """Run mosquitto on 127.0.0.1 until the block ends; yields its port."""
+def loopback_mosquitto(directory: Path, port: int | None = None) -> Iterator[int]:
+    """mosquitto on 127.0.0.1 (on `port`, or a free one) until the block ends; yields its port.
+
+    Its queues are deep enough that a slow subscriber is late, not cut off.
+    """
     port = port or free_port()
     conf = directory / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 100000\n")
+                    "max_queued_messages 1000000\nmax_queued_bytes 0\n")
     with open(directory / "mosquitto.log", "wb") as log:
         broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
     try:
@@ -32,7 +37,7 @@ def mosquitto(directory: Path, port: int | None = None) -> Iterator[int]:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             if broker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
+                raise LabError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
             time.sleep(0.05)
         yield port
     finally:
