@@ -234,6 +234,7 @@ class Ingest:
         self._conns: dict[Connection, int] = {}  # -> worker index
         self._runners: list[multiprocessing.process.BaseProcess | threading.Thread] = []
         self._subscribed: set[int] = set()
+        self._notes: dict[int, str] = {}  # each worker's latest trouble
         self._stop: Event | None = None
 
     def jobs(self) -> list[Job]:
@@ -246,6 +247,9 @@ class Ingest:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the workers; return once every one has subscribed."""
+        secret = self.broker.password_file
+        if secret is not None and not Path(secret).is_file():  # else a worker dies saying less
+            raise IngestError(f"the broker's password file {secret} is missing")
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self._stop = ctx.Event()
         for index, job in enumerate(self.jobs()):
@@ -266,8 +270,10 @@ class Ingest:
         while len(self._subscribed) < len(self._runners):
             if time.monotonic() > deadline:
                 self.stop()
-                raise IngestError(f"ingest could not subscribe at {self.broker.host}:"
-                                  f"{self.broker.port} within {timeout} s")
+                why = next(iter(self._notes.values()), "no answer")
+                raise IngestError(f"cannot subscribe at the broker {self.broker.host}:"
+                                  f"{self.broker.port} within {timeout:g} s ({why}); is it "
+                                  "running, and is it the inventory's broker?")
             self.poll(0.1)
 
     def poll(self, timeout: float = 0.0) -> int:
@@ -309,7 +315,9 @@ class Ingest:
             self._subscribed.add(worker)
         elif batch.note:
             self._subscribed.discard(worker)
-            log.warning("ingest worker %d: %s", worker, batch.note)
+            if self._notes.get(worker) != batch.note:  # a retry loop says it once
+                log.warning("ingest worker %d: %s", worker, batch.note)
+            self._notes[worker] = batch.note
         self.stats.heartbeats += len(batch.heartbeats)
         self.stats.states += len(batch.states)
         self.stats.bad += len(batch.bad)
