@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -11,11 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.wire import (
+    READY,
+    Ack,
+    Command,
     Containers,
     Heartbeat,
+    State,
     WireError,
     WireImpedance,
+    decode_ack,
+    decode_command,
     decode_heartbeat,
+    decode_state,
     encode,
     parse_topic,
     topic,
@@ -85,3 +93,35 @@ def test_any_bytes_decode_or_raise_wire_error(payload: bytes) -> None:
 def test_wrong_field_types_raise_wire_error(document: dict[str, object]) -> None:
     with contextlib.suppress(WireError):
         decode_heartbeat(msgspec.json.encode(document))
+
+
+MESSAGES = [
+    (decode_command, Command(v=1, id="c-1", kind="start", sent=10.0, args={"container": "web"},
+                             at=12.5, ttl_s=5.0)),
+    (decode_ack, Ack(v=1, id="c-1", kind="start", result=READY, sent=10.0, received=10.01,
+                     done=12.5, queue=2, detail="")),
+    (decode_state, State(v=1, state="offline", agent="0.1.0")),
+]
+
+
+@pytest.mark.parametrize(("decode", "message"), MESSAGES)
+def test_commands_acks_and_presence_round_trip(decode: Any, message: msgspec.Struct) -> None:
+    assert decode(encode(message)) == message
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"v": 1, "id": "", "kind": "start", "sent": 1}',  # an empty id
+    b'{"v": 1, "id": "x", "kind": "reboot", "sent": 1}',  # not on the allow-list
+    b'{"v": 1, "id": "x", "kind": "ping", "sent": 1, "ttl_s": 0}',
+    b'{"v": 2, "id": "x", "kind": "ping", "sent": 1}',
+])
+def test_commands_outside_the_protocol_are_refused(payload: bytes) -> None:
+    with pytest.raises(WireError):
+        decode_command(payload)
+
+
+@given(st.binary(), st.sampled_from([decode_command, decode_ack, decode_state]))
+def test_any_bytes_decode_or_raise_wire_error_for_every_message(payload: bytes,
+                                                                decode: Any) -> None:
+    with contextlib.suppress(WireError):
+        decode(payload)
