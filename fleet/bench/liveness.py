@@ -24,6 +24,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ class _Watch:
                 self.offline_seen[device] = self.offline_seen.get(device, 0) + 1
             self._was_offline[device] = offline
 
-    def until(self, condition: Any, timeout: float) -> float:
+    def until(self, condition: Callable[[], bool], timeout: float) -> float:
         """Poll until `condition()`; the time.time() it first held."""
         deadline = time.monotonic() + timeout
         while not condition():
