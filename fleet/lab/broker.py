@@ -1,4 +1,4 @@
-"""A throwaway mosquitto on loopback, for benchmarks and tests that need only a broker."""
+"""Brokers' start-up: the lab's, and a throwaway mosquitto on loopback for benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fleet.errors import LabError
@@ -19,6 +19,18 @@ def free_port() -> int:
         return port
 
 
+def wait_listening(host: str, port: int, log: Path, *,
+                   died: Callable[[], bool] = lambda: False, timeout: float = 10) -> None:
+    """Return once a broker accepts connections on host:port, or say which log to read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 1):
+            return
+        if died() or time.monotonic() > deadline:
+            raise LabError(f"mosquitto did not start; see {log}")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def loopback_mosquitto(directory: Path, port: int | None = None) -> Iterator[int]:
     """mosquitto on 127.0.0.1 (on `port`, or a free one) until the block ends; yields its port.
@@ -29,16 +41,11 @@ def loopback_mosquitto(directory: Path, port: int | None = None) -> Iterator[int
     conf = directory / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
                     "max_queued_messages 1000000\nmax_queued_bytes 0\n")
-    with open(directory / "mosquitto.log", "wb") as log:
-        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+    log = directory / "mosquitto.log"
+    with open(log, "wb") as output:
+        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=output, stderr=output)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if broker.poll() is not None or time.monotonic() > deadline:
-                raise LabError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
-            time.sleep(0.05)
+        wait_listening("127.0.0.1", port, log, died=lambda: broker.poll() is not None)
         yield port
     finally:
         broker.terminate()

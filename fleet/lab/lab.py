@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -19,6 +17,7 @@ from fleet import agent_image
 from fleet.errors import LabError
 from fleet.lab import agents, device, images
 from fleet.lab import spec as lab
+from fleet.lab.broker import wait_listening
 from fleet.lab.host import pids_mentioning, preflight, run, spawn, terminate
 from fleet.lab.spec import LabDevice, LabSpec
 
@@ -160,19 +159,7 @@ def _broker(spec: LabSpec) -> None:
     conf.write_text(lab.mosquitto_config(spec))
     spawn(["mosquitto", "-c", str(conf)], directory / "stdout.log")
     host, port = spec.broker.split(":")
-    deadline = time.monotonic() + 10
-    while not _port_open(host, int(port)):
-        if time.monotonic() > deadline:
-            raise LabError(f"mosquitto did not start; see {directory / 'mosquitto.log'}")
-        time.sleep(0.1)
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
+    wait_listening(host, int(port), directory / "mosquitto.log")
 
 
 def _load_images(spec: LabSpec, d: LabDevice, archives: Iterable[Path]) -> None:
