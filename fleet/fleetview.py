@@ -136,10 +136,6 @@ class FleetView:
         r.bad += 1
         r.last_bad = reason
 
-    def latest(self) -> dict[str, tuple[Heartbeat, float]]:
-        return {i: (r.heartbeat, r.last_seen) for i, r in self.devices.items()
-                if r.heartbeat is not None and r.last_seen is not None}
-
     def health(self, now: float) -> dict[str, Health]:
         return {i: r.health(now) for i, r in self.devices.items()}
 

@@ -74,7 +74,8 @@ def test_in_process_mode_hears_the_same(broker_port: int) -> None:
             ingest.poll(0.1)
     client.loop_stop()
     client.disconnect()
-    assert view.latest()["pi-1"][0].seq == 5
+    record = view.devices["pi-1"]
+    assert record.heartbeat is not None and record.heartbeat.seq == 5
 
 
 def test_bench_smoke() -> None:
