@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,8 +157,6 @@ def _need_line(needed: int | None, profile: str) -> str:
 # -- fleet status -----------------------------------------------------------
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import time
-
     from rich.live import Live
 
     from fleet import inventory
@@ -195,8 +194,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _hear_everyone(ingest: Ingest, view: FleetView, wait: float) -> None:
     """Listen until every expected device has spoken (a heartbeat, or its retained presence)."""
-    import time
-
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         ingest.poll(0.2)
