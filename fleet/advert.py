@@ -102,7 +102,7 @@ def parse_txt(rdata: bytes) -> Advert:
             raise AdvertError(f"{name} has control characters")
     try:
         arch = Arch.parse(_required(pairs, "arch"))
-    except FleetError as e:
+    except ValueError as e:
         raise AdvertError(str(e)) from None
     return Advert(
         id=device_id, profile=_required(pairs, "profile"), model=pairs.get("model", ""),

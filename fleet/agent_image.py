@@ -1,6 +1,7 @@
-"""The agent image's build context: agent_image/Dockerfile, and site/ with fleet and its two deps.
+"""The agent image's build context: agent_image/Dockerfile, and site/ with fleet and its deps.
 
-The agent needs only paho-mqtt and msgspec besides fleet itself, so the image
+The agent needs only paho-mqtt, msgspec and zeroconf (with ifaddr) besides
+fleet itself, so the image
 carries no pip, no compiler and nothing fetched at build time: the context is
 complete, and a build works offline (the lab has no registry and no PyPI).
 For this machine's architecture the dependencies are copied from the running
@@ -22,7 +23,11 @@ from pathlib import Path
 
 from fleet.errors import FleetError
 
-DEPENDENCIES = ("paho-mqtt", "msgspec")
+DEPENDENCIES = ("paho-mqtt", "msgspec", "zeroconf", "ifaddr")
+# zeroconf's Cython builds of its own modules: it falls back to the .py beside
+# each. The agent answers a few mDNS queries a minute, and without them it
+# is 2.7 MB smaller resident (measured: +5.5 MB compiled, +2.8 MB pure).
+_COMPILED = ("*.so", "*.c", "*.pxd")
 DOCKERFILE = Path(__file__).resolve().parent.parent / "agent_image" / "Dockerfile"
 # What both python:3.11-slim-bookworm and Debian bookworm's python3 run; the
 # .pyc files are only used if this Python is a 3.11 too.
@@ -44,6 +49,9 @@ def context(dest: Path, platform: str | None = None) -> Path:
         _copy_installed(site)
     else:
         _fetch_wheels(site, platform)
+    for pattern in _COMPILED:
+        for compiled in (site / "zeroconf").rglob(pattern):
+            compiled.unlink()
     # Bytecode made here, not at each start: compiling the sources at import
     # left the agent at 32 MB resident, loading .pyc files at 25 MB (measured).
     compileall.compile_dir(site, quiet=1, workers=1)

@@ -7,6 +7,7 @@ code 2 and a message naming the option, not minutes later in a thread.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class AgentConfig:
     disk_path: str = "/"
     alive_file: Path = Path("/tmp/fleet-agent.alive")
     queue: int = 16
+    advertise: bool = True
+    ssh_port: int = 22
+    ssh_host_key: Path = Path("/etc/ssh/ssh_host_ed25519_key.pub")
+    advertise_addresses: tuple[str, ...] = ()
 
 
 def _device_id(text: str) -> str:
@@ -71,6 +76,25 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         return value
     return convert
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() not in ("yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+    return text.lower() == "yes"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.IPv4Address(a.strip())) for a in text.split(",") if a.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _secret(text: str) -> str:
@@ -114,6 +138,16 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
            "(default %(default)s)", default="/tmp/fleet-agent.alive", metavar="PATH")
     option("--queue", "commands that may wait (default %(default)s)", type=_positive(int),
            default="16", metavar="N")
+    option("--advertise", "advertise this board over mDNS as _fleet._tcp, so the controller "
+           "finds it: yes or no (default %(default)s)", type=_yes_no, default="yes",
+           metavar="YES|NO")
+    option("--advertise-addresses", "IPv4 addresses to advertise, comma-separated (default: "
+           "those of every interface but loopback and container bridges)", type=_addresses,
+           metavar="A,B")
+    option("--ssh-port", "the port the board's sshd listens on (default %(default)s)",
+           type=_port, default="22", metavar="PORT")
+    option("--ssh-host-key", "sshd's public host key, whose fingerprint is advertised "
+           "(default %(default)s)", default="/etc/ssh/ssh_host_ed25519_key.pub", metavar="PATH")
     return p
 
 
@@ -127,4 +161,6 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str] | None = None
         username=ns.username, password=ns.password_file, docker_socket=ns.docker_socket,
         memory_cgroup=Path(ns.memory_cgroup) if ns.memory_cgroup else None,
         disk_path=ns.disk_path, alive_file=Path(ns.alive_file), queue=ns.queue,
+        advertise=ns.advertise, ssh_port=ns.ssh_port, ssh_host_key=Path(ns.ssh_host_key),
+        advertise_addresses=ns.advertise_addresses or (),
     )

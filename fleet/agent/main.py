@@ -1,8 +1,9 @@
 """`fleet agent` / `python -m fleet.agent`: wire the parts together and beat until SIGTERM.
 
 Threads: paho's network thread (presence, pings, command intake), one
-command worker, tegrastats' reader on a Jetson, and this main thread, which
-sends heartbeats and is the only one that handles signals.
+command worker, tegrastats' reader on a Jetson, zeroconf's, which answers
+mDNS queries, and this main thread, which sends heartbeats and is the only
+one that handles signals.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from fleet.agent.advertise import Advertiser, advert
 from fleet.agent.agent import Agent
 from fleet.agent.config import AgentConfig, parse_args
 from fleet.agent.engine import Engine
@@ -72,13 +74,20 @@ def run(config: AgentConfig, stop: threading.Event) -> None:
         tegrastats.start()
     worker.start()
     link.start()
+    advertiser = Advertiser(advert(config.device_id, config.profile, ssh_port=config.ssh_port,
+                                   host_key=config.ssh_host_key),
+                            config.advertise_addresses) if config.advertise else None
     try:
+        if advertiser:
+            advertiser.start()
         due = time.monotonic() + config.interval_s
         while not stop.wait(max(0.0, due - time.monotonic())):
             agent.tick()
             # Keep to the schedule, but after a stall start afresh rather than catch up in a burst.
             due = max(due + config.interval_s, time.monotonic())
     finally:
+        if advertiser:
+            advertiser.stop()
         worker.stop()
         link.stop()
         if tegrastats:

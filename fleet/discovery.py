@@ -1,0 +1,318 @@
+"""Boards on the LAN, over mDNS: an async iterator of DeviceSeen, DeviceGone and Rejected.
+
+Two kinds of board are found. Enrolled ones run fleet's agent, which
+advertises `_fleet._tcp` with a TXT record (fleet.advert). Bare ones have no
+agent yet: they publish an SSH or workstation service (avahi's files), or,
+like stock Raspberry Pi OS, nothing but their host name, which is found by
+asking for `raspberrypi.local` and any other names given.
+
+zeroconf's callbacks only put (type, name, change) on a queue; lookups run in
+tasks on the same loop. What the records mean (ids, duplicates, the bare
+board behind an enrolled one's address) is decided in `Sightings`, which is
+pure, so it is tested without a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import ifaddr
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf._services.info import AddressResolverIPv4  # zeroconf's, left out of its __all__
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from fleet.advert import BARE_SERVICE_TYPES, SERVICE_TYPE, Advert, AdvertError, parse_txt
+from fleet.errors import FleetError
+from fleet.model import DEVICE_ID
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAMES = ("raspberrypi",)  # stock Raspberry Pi OS's host name
+BY_NAME = "name"  # the source of a board found by resolving its host name
+_INVALID_ID_CHARS = str.maketrans({c: "-" for c in "_. "})
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSeen:
+    """A board on the LAN; `advert` is None for a bare board (no agent yet)."""
+
+    id: str
+    host: str  # its .local name
+    addresses: tuple[str, ...]
+    port: int  # its SSH port
+    advert: Advert | None
+    source: str = field(compare=False)  # the service type it was found by, or BY_NAME
+
+    @property
+    def enrolled(self) -> bool:
+        return self.advert is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGone:
+    """A board that withdrew its records (or stopped answering to its name)."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that was skipped, and why."""
+
+    name: str
+    addresses: tuple[str, ...]
+    reason: str
+
+
+Event = DeviceSeen | DeviceGone | Rejected
+
+
+@dataclass(slots=True)
+class Sightings:
+    """What the records mean: record changes in, events out. No IO.
+
+    `networks`, if given, keeps only addresses inside them: a browser bound to
+    one interface still hears multicast joined on others.
+    """
+
+    networks: Sequence[ipaddress.IPv4Network] = ()
+    _fleet: dict[str, DeviceSeen] = field(default_factory=dict)  # by instance name
+    _bare: dict[str, dict[str, DeviceSeen]] = field(default_factory=dict)  # id -> source -> seen
+    _shown: dict[str, DeviceSeen] = field(default_factory=dict)  # id -> what was last said
+
+    def fleet_record(self, name: str, txt: bytes, addresses: Iterable[str], port: int
+                     ) -> list[Event]:
+        """A `_fleet._tcp` instance was added or changed."""
+        kept = self._ours(addresses)
+        if not kept:
+            return []
+        try:
+            advert = parse_txt(txt)
+        except AdvertError as e:
+            return [Rejected(name, kept, str(e))]
+        for other_name, other in self._fleet.items():
+            if other.id == advert.id and other_name != name and other.addresses != kept:
+                return [Rejected(name, kept, f"duplicate id {advert.id!r}: also advertised "
+                                             f"by {other_name} at {', '.join(other.addresses)}")]
+        self._fleet[name] = DeviceSeen(advert.id, f"{advert.host}.local", kept, port, advert,
+                                       SERVICE_TYPE)
+        return self._settle()
+
+    def bare_record(self, host: str, addresses: Iterable[str], port: int, source: str
+                    ) -> list[Event]:
+        """A bare board's service record, or an answer to its host name."""
+        kept = self._ours(addresses)
+        label = host.removesuffix(".").removesuffix(".local").lower()
+        device_id = label.translate(_INVALID_ID_CHARS)
+        if not kept:
+            return []
+        if not DEVICE_ID.fullmatch(device_id):
+            return [Rejected(host, kept, f"host name {label!r} is not usable as a device id")]
+        self._bare.setdefault(device_id, {})[source] = DeviceSeen(
+            device_id, f"{label}.local", kept, port, None, source)
+        return self._settle()
+
+    def removed(self, name: str, source: str = SERVICE_TYPE) -> list[Event]:
+        """A record was withdrawn: a fleet instance name, or a bare board's host and source."""
+        if source == SERVICE_TYPE:
+            self._fleet.pop(name, None)
+        else:
+            device_id = name.removesuffix(".").removesuffix(".local").lower().translate(
+                _INVALID_ID_CHARS)
+            sources = self._bare.get(device_id, {})
+            sources.pop(source, None)
+            if not sources:
+                self._bare.pop(device_id, None)
+        return self._settle()
+
+    def bare_sources(self, device_id: str) -> set[str]:
+        return set(self._bare.get(device_id, {}))
+
+    def _ours(self, addresses: Iterable[str]) -> tuple[str, ...]:
+        kept = []
+        for text in addresses:
+            try:
+                address = ipaddress.ip_address(text.split("%")[0])
+            except ValueError:
+                continue
+            if not self.networks or any(address in net for net in self.networks):
+                kept.append(str(address))
+        return tuple(dict.fromkeys(kept))
+
+    def _settle(self) -> list[Event]:
+        """Events that turn what was last said into what is true now."""
+        now: dict[str, DeviceSeen] = {}
+        for seen in self._fleet.values():
+            now.setdefault(seen.id, seen)
+        enrolled_at = {a for seen in now.values() for a in seen.addresses}
+        for device_id, sources in self._bare.items():
+            # The first source's view; a board whose address an agent advertises is that agent's.
+            seen = next(iter(sources.values()))
+            if device_id not in now and not enrolled_at.intersection(seen.addresses):
+                now[device_id] = seen
+        events: list[Event] = [DeviceGone(i) for i in self._shown if i not in now]
+        events += [s for i, s in now.items() if self._shown.get(i) != s]
+        self._shown = now
+        return events
+
+
+class Browser:
+    """Browse until closed: `async with Browser(...) as b: async for event in b: ...`.
+
+    interfaces: addresses of this host's interfaces to browse on (default all).
+    names: host names (without .local) to resolve every `rescan_s`, for boards
+    that publish nothing else.
+    """
+
+    def __init__(self, *, interfaces: Sequence[str] = (), names: Iterable[str] = DEFAULT_NAMES,
+                 bare: bool = True, resolve_timeout_s: float = 2.0,
+                 rescan_s: float = 30.0) -> None:
+        self._interfaces = list(interfaces)
+        self._names = list(dict.fromkeys(n.removesuffix(".local") for n in names))
+        self._types = [SERVICE_TYPE, *(BARE_SERVICE_TYPES if bare else ())]
+        self._timeout_ms = int(resolve_timeout_s * 1000)
+        self._rescan_s = rescan_s
+        self._sightings = Sightings(_networks(self._interfaces))
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._bare_hosts: dict[tuple[str, str], str] = {}  # (type, instance) -> its host
+        self._zc: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+
+    async def __aenter__(self) -> Browser:
+        try:
+            zc = AsyncZeroconf(interfaces=self._interfaces or InterfaceChoice.All,
+                               ip_version=IPVersion.V4Only)
+        except OSError as e:
+            raise FleetError(f"mDNS: cannot listen on {self._interfaces or 'any interface'}: "
+                             f"{e}; pass --interface with an address of this host") from e
+        self._zc = zc
+        self._browser = AsyncServiceBrowser(zc.zeroconf, self._types, handlers=[self._on_change])
+        if self._names:
+            self._spawn(self._resolve_names())
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._browser is not None:
+            await self._browser.async_cancel()
+        if self._zc is not None:
+            await self._zc.async_close()
+
+    @property
+    def _zeroconf(self) -> Zeroconf:
+        assert self._zc is not None, "use Browser in `async with`"
+        return self._zc.zeroconf
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self._events.get()
+
+    def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str,
+                   state_change: ServiceStateChange) -> None:
+        """zeroconf's callback, on the loop: no lookups here, only a task to do them."""
+        if state_change is ServiceStateChange.Removed:
+            self._emit(self._sightings.removed(name) if service_type == SERVICE_TYPE
+                       else self._removed_bare(name, service_type))
+        else:
+            self._spawn(self._resolve(service_type, name))
+
+    def _removed_bare(self, name: str, service_type: str) -> list[Event]:
+        # Bare services are keyed by host; their instance name is all a goodbye carries.
+        host = self._bare_hosts.pop((service_type, name), None)
+        return self._sightings.removed(host, service_type) if host else []
+
+    async def _resolve(self, service_type: str, name: str) -> None:
+        info = AsyncServiceInfo(service_type, name)
+        if not await info.async_request(self._zeroconf, self._timeout_ms):
+            log.debug("mDNS: %s did not resolve", name)
+            return
+        addresses = info.parsed_scoped_addresses(IPVersion.V4Only)
+        if service_type == SERVICE_TYPE:
+            self._emit(self._sightings.fleet_record(name, info.text or b"", addresses,
+                                                    info.port or 22))
+        elif info.server:
+            self._bare_hosts[(service_type, name)] = info.server
+            port = info.port if service_type != "_workstation._tcp.local." and info.port else 22
+            self._emit(self._sightings.bare_record(info.server, addresses, port, service_type))
+
+    async def _resolve_names(self) -> None:
+        async def one(host: str) -> None:
+            resolver = AddressResolverIPv4(f"{host}.local.")
+            if await resolver.async_request(self._zeroconf, self._timeout_ms):
+                self._emit(self._sightings.bare_record(
+                    host, resolver.parsed_scoped_addresses(), 22, BY_NAME))
+            elif BY_NAME in self._sightings.bare_sources(host):
+                self._emit(self._sightings.removed(host, BY_NAME))
+
+        while True:
+            await asyncio.gather(*(one(h) for h in self._names))
+            await asyncio.sleep(self._rescan_s)
+
+    def _emit(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if isinstance(event, Rejected):
+                log.warning("mDNS: skipped %s at %s: %s", event.name,
+                            ", ".join(event.addresses), event.reason)
+            self._events.put_nowait(event)
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one timed browse found: the boards present at its end, and what was skipped."""
+
+    devices: tuple[DeviceSeen, ...]
+    rejected: tuple[Rejected, ...]
+    seconds: float
+
+
+def scan(timeout_s: float = 3.0, *, interfaces: Sequence[str] = (),
+         names: Iterable[str] = DEFAULT_NAMES) -> Scan:
+    """Browse for `timeout_s` seconds and return what is there at the end."""
+    return asyncio.run(_scan(timeout_s, interfaces, names))
+
+
+async def _scan(timeout_s: float, interfaces: Sequence[str], names: Iterable[str]) -> Scan:
+    present: dict[str, DeviceSeen] = {}
+    rejected: dict[str, Rejected] = {}
+    started = time.monotonic()
+    async with Browser(interfaces=interfaces, names=names,
+                       resolve_timeout_s=min(2.0, timeout_s)) as browser:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                async for event in browser:
+                    if isinstance(event, DeviceSeen):
+                        present[event.id] = event
+                    elif isinstance(event, DeviceGone):
+                        present.pop(event.id, None)
+                    else:
+                        rejected[event.name] = event
+    return Scan(tuple(present.values()), tuple(rejected.values()), time.monotonic() - started)
+
+
+def _networks(interfaces: Sequence[str]) -> list[ipaddress.IPv4Network]:
+    """The networks of this host's interfaces that have these addresses."""
+    if not interfaces:
+        return []
+    wanted = set(interfaces)
+    return [ipaddress.IPv4Network(f"{ip.ip}/{ip.network_prefix}", strict=False)
+            for adapter in ifaddr.get_adapters() for ip in adapter.ips
+            if isinstance(ip.ip, str) and ip.ip in wanted]
