@@ -16,6 +16,11 @@ mode at a time they choose. Liveness follows DESIGN section 5:
   next slow one falls outside: the liveness bench saw it), so silence past
   STARTUP_SILENCE of the interval its agent declares (or DEFAULT_INTERVAL_S)
   counts as offline.
+
+mDNS sightings (fleet.sightings) add boards to the view, unmanaged until the
+inventory names them, and say whether each is on the LAN now; they never
+decide liveness: an agent that stops advertising but still heartbeats is
+alive, and one that advertises but is silent on the bus is not.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fleet.impedance import Health, Impedance, phi, state
+from fleet.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State
 
 PHI_OFFLINE = 8.0
@@ -69,6 +75,22 @@ class DeviceRecord:
     bad: int = 0  # payloads dropped
     last_bad: str = ""
     reconnected: bool = False  # its next heartbeat ends a gap that is not an interval
+    lan: DeviceSeen | None = None  # its latest mDNS sighting
+    lan_gone_at: float | None = None  # when it withdrew from mDNS; None while it is there
+
+    @property
+    def managed(self) -> bool:
+        """In the inventory; a board only discovered or heard is not managed until it is."""
+        return self.expected
+
+    @property
+    def on_bus(self) -> bool:
+        return self.last_seen is not None or self.presence_at is not None
+
+    @property
+    def on_lan(self) -> bool | None:
+        """On mDNS now; None if it was never seen there."""
+        return None if self.lan is None else self.lan_gone_at is None
 
     def alive(self, now: float) -> bool:
         if self.last_seen is None:
@@ -136,14 +158,26 @@ class FleetView:
         r.bad += 1
         r.last_bad = reason
 
+    def seen_on_lan(self, seen: DeviceSeen, at: float) -> None:
+        r = self._record(seen.id)
+        r.lan, r.lan_gone_at = seen, None
+
+    def gone_from_lan(self, device_id: str, at: float) -> None:
+        """Noted, no more: only heartbeats and the Last Will decide offline."""
+        r = self.devices.get(device_id)
+        if r is not None and r.lan is not None:
+            r.lan_gone_at = at
+
     def health(self, now: float) -> dict[str, Health]:
         return {i: r.health(now) for i, r in self.devices.items()}
 
     def summary(self, now: float) -> Summary:
+        """The fleet: what the inventory names and what speaks on the bus, not LAN sightings."""
         counts = {h: 0 for h in Health}
-        for h in self.health(now).values():
-            counts[h] += 1
-        total = len(self.devices)
+        counted = [r for r in self.devices.values() if r.expected or r.on_bus]
+        for r in counted:
+            counts[r.health(now)] += 1
+        total = len(counted)
         return Summary(total, counts[Health.ACTIVE], counts[Health.DEGRADED],
                        counts[Health.OFFLINE], counts[Health.QUARANTINED],
                        mode(counts[Health.ACTIVE], total))

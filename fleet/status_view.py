@@ -36,6 +36,10 @@ def _device(r: DeviceRecord, now: float, profile: str | None) -> dict[str, Any]:
         "state": r.health(now).value,
         "profile": profile,
         "in_inventory": r.expected,
+        "managed": r.managed,
+        "on_lan": r.on_lan,
+        "addresses": list(r.lan.addresses) if r.lan else None,
+        "enrolled": r.lan.enrolled if r.lan else None,
         "mem_used_mb": hb and hb.mem_used_mb,
         "mem_budget_mb": hb and hb.mem_budget_mb,
         "disk_used_mb": hb and hb.disk_used_mb,
@@ -69,7 +73,11 @@ def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> Renderab
         if d["bad_payloads"]:
             notes.append(f"dropped payloads: {d['bad_payloads']}")
         if not d["in_inventory"]:
-            notes.append("not in inventory")
+            notes.append("unmanaged: not in inventory")
+        if d["enrolled"] is False:
+            notes.append("bare board: no agent")
+        if d["on_lan"] is False:
+            notes.append("left mDNS")
         table.add_row(
             d["id"], Text(health.value, style=_STYLE[health]), d["profile"] or "?",
             _against(d["mem_used_mb"], d["mem_budget_mb"]),

@@ -6,8 +6,11 @@ import random
 
 import pytest
 
+from fleet.advert import Advert
 from fleet.fleetview import FleetView, Mode, mode
 from fleet.impedance import Health
+from fleet.model import Arch
+from fleet.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State, WireImpedance
 
 FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliability=1.0)
@@ -106,3 +109,38 @@ def test_summary_counts_each_state_and_names_the_mode() -> None:
     s = view.summary(6.0)
     assert (s.total, s.active, s.degraded, s.offline, s.quarantined) == (4, 1, 1, 2, 0)
     assert s.mode is Mode.EMERGENCY  # 1 of 4 active: under 30 %
+
+
+def seen(device: str, enrolled: bool = True) -> DeviceSeen:
+    advert = Advert(id=device, profile="pi4b-8g", model="Pi 4", arch=Arch.ARM64, mem_mb=8192,
+                    storage_mb=29917, gpu="", agent="0.1.0", host=device) if enrolled else None
+    return DeviceSeen(device, f"{device}.local", ("10.0.0.5",), 22, advert, "test")
+
+
+def test_a_board_found_on_the_lan_is_unmanaged_and_not_counted_until_it_speaks() -> None:
+    view = FleetView(["pi-01"])
+    view.seen_on_lan(seen("raspberrypi", enrolled=False), 1.0)
+    r = view.devices["raspberrypi"]
+    assert (r.managed, r.on_lan, r.health(1.0)) == (False, True, Health.OFFLINE)
+    assert view.summary(1.0).total == 1  # pi-01 only
+    view.heartbeat("raspberrypi", hb(), 2.0)
+    assert view.summary(2.0).total == 2
+
+
+def test_leaving_mdns_is_noted_but_only_heartbeats_decide_offline() -> None:
+    view = beating([0.0, 5.0, 10.0])
+    view.seen_on_lan(seen("pi-01"), 10.0)
+    assert view.devices["pi-01"].on_lan is True
+    view.gone_from_lan("pi-01", 11.0)
+    r = view.devices["pi-01"]
+    assert r.on_lan is False and r.managed
+    assert r.health(12.0) is Health.ACTIVE  # still heartbeating: alive
+    view.seen_on_lan(seen("pi-01"), 13.0)
+    assert view.devices["pi-01"].on_lan is True
+
+
+def test_a_device_never_seen_on_the_lan_says_so() -> None:
+    view = beating([0.0])
+    assert view.devices["pi-01"].on_lan is None
+    view.gone_from_lan("pi-01", 1.0)  # a goodbye for a sighting never had: nothing to note
+    assert view.devices["pi-01"].on_lan is None
