@@ -4,6 +4,15 @@
     ├── ConfigError             a file the user wrote is wrong: names file, line, field
     │   └── UnknownProfileError an unknown hardware profile; lists the known ones
     ├── InvalidDeviceIdError    a device id that is not [a-z0-9][a-z0-9-]{0,62}
+    ├── KeyFormatError          a public key or fingerprint that is not well-formed
+    ├── SshError                talking to a board over SSH failed
+    │   ├── SshConnectError     no SSH server at host:port (refused, timed out, not SSH)
+    │   └── HostKeyError        a host key fleet will not trust; carries every fingerprint
+    │       ├── HostKeyChangedError     a pinned board offers a different key: a hard stop
+    │       ├── HostKeyMismatchError    first contact, and the key is not the one advertised
+    │       │                           over mDNS (or given with --accept)
+    │       ├── HostKeyUnverifiedError  first contact with nothing to check the key against
+    │       └── HostKeyNotPinnedError   an SSH session to a board `fleet trust` has not pinned
     └── LabError                the fleet lab could not be built or inspected
         └── MissingPackagesError  a system command is missing; names the apt packages
 
@@ -48,6 +57,158 @@ class UnknownProfileError(ConfigError):
 
 class InvalidDeviceIdError(FleetError, ValueError):
     """A device id that does not match [a-z0-9][a-z0-9-]{0,62}."""
+
+
+class KeyFormatError(FleetError, ValueError):
+    """A public key or fingerprint that cannot be read; the message says which and why."""
+
+
+class SshError(FleetError):
+    """Talking to a board over SSH failed."""
+
+
+class SshConnectError(SshError):
+    """No SSH server answered at host:port: refused, timed out or not speaking SSH."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(f"{host}:{port}: {reason}")
+
+
+class HostKeyError(SshError):
+    """A host key fleet will not trust. Fingerprints are "SHA256:..." strings, or None.
+
+    `offered` is the key the board presented; `pinned`, `advertised` (mDNS TXT `fp`) and
+    `accepted` (typed by the user) are what it was checked against. The first line of the
+    message is a summary; the rest says how to check the key and how to accept it.
+    """
+
+    kind = "host-key"
+
+    def __init__(self, message: str, *, device_id: str, offered: str, key_type: str,
+                 pinned: str | None = None, advertised: str | None = None,
+                 accepted: str | None = None) -> None:
+        self.device_id = device_id
+        self.offered = offered
+        self.key_type = key_type
+        self.pinned = pinned
+        self.advertised = advertised
+        self.accepted = accepted
+        super().__init__(message)
+
+    @property
+    def summary(self) -> str:
+        return str(self).partition("\n")[0]
+
+    @property
+    def accept_command(self) -> str:
+        """What the user runs, after checking the key on the board, to trust it."""
+        return f"fleet trust {self.device_id} --accept {self.offered}"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "device": self.device_id, "error": self.kind, "key_type": self.key_type,
+            "offered": self.offered, "pinned": self.pinned, "advertised": self.advertised,
+            "accepted": self.accepted, "accept_command": self.accept_command,
+            "message": str(self),
+        }
+
+
+def _console_check(key_type: str) -> str:
+    """The command that prints a host key's fingerprint on the board's own console."""
+    name = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ssh-dss": "dsa"}.get(key_type)
+    if name is None and key_type.startswith("ecdsa-"):
+        name = "ecdsa"
+    if name is None:
+        return 'for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done'
+    return f"ssh-keygen -lf /etc/ssh/ssh_host_{name}_key.pub"
+
+
+def _accept_howto(device_id: str, offered: str, key_type: str, condition: str) -> str:
+    return (f"Check the key on the board's console with `{_console_check(key_type)}`;\n"
+            f"{condition}, accept it deliberately:\n"
+            f"  fleet trust {device_id} --accept {offered}")
+
+
+class HostKeyChangedError(HostKeyError):
+    """A board offers a key other than the one pinned for it. Only --accept gets past it."""
+
+    kind = "changed"
+
+    def __init__(self, device_id: str, *, pinned: str, offered: str, key_type: str,
+                 advertised: str | None = None, accepted: str | None = None) -> None:
+        lines = [f"{device_id}: SSH host key CHANGED since it was pinned; refusing it",
+                 f"  pinned:     {pinned}",
+                 f"  offered:    {offered} ({key_type})"]
+        if advertised == offered:
+            lines.append(f"  advertised: {advertised} over mDNS: the new key (no proof)")
+        elif advertised:
+            lines.append(f"  advertised: {advertised} over mDNS, "
+                         + ("the pinned key" if advertised == pinned else "neither key"))
+        if accepted:
+            lines.append(f"  --accept {accepted} is not the offered key: nothing was changed")
+        lines.append(_accept_howto(device_id, offered, key_type,
+                                   "if it was reinstalled and the console shows the offered key"))
+        lines.append("Otherwise something else may be answering at the board's address.")
+        super().__init__("\n".join(lines), device_id=device_id, offered=offered,
+                         key_type=key_type, pinned=pinned, advertised=advertised,
+                         accepted=accepted)
+
+
+class HostKeyMismatchError(HostKeyError):
+    """First contact, and the key offered is not the advertised (or --accept'ed) one."""
+
+    kind = "mismatch"
+
+    def __init__(self, device_id: str, *, offered: str, key_type: str,
+                 advertised: str | None = None, accepted: str | None = None) -> None:
+        if accepted:
+            lines = [f"{device_id}: SSH host key is not the one given with --accept; "
+                     "nothing was pinned",
+                     f"  accepted:   {accepted}"]
+        else:
+            lines = [f"{device_id}: SSH host key is not the one the board advertises over mDNS "
+                     "(possibly an impostor); nothing was pinned"]
+        if advertised:
+            lines.append(f"  advertised: {advertised}")
+        lines.append(f"  offered:    {offered} ({key_type})")
+        lines.append(_accept_howto(device_id, offered, key_type,
+                                   "only if it shows the offered key"))
+        super().__init__("\n".join(lines), device_id=device_id, offered=offered,
+                         key_type=key_type, advertised=advertised, accepted=accepted)
+
+
+class HostKeyUnverifiedError(HostKeyError):
+    """First contact, no fingerprint advertised and none given: the user must check it."""
+
+    kind = "unverified"
+
+    def __init__(self, device_id: str, *, offered: str, key_type: str) -> None:
+        super().__init__(
+            f"{device_id}: first contact and nothing to check its SSH host key against "
+            "(no fingerprint advertised over mDNS); nothing was pinned\n"
+            f"  offered:    {offered} ({key_type})\n"
+            + _accept_howto(device_id, offered, key_type, "if the two match"),
+            device_id=device_id, offered=offered, key_type=key_type)
+
+
+class HostKeyNotPinnedError(HostKeyError):
+    """An SSH session to a board with no pinned key: `fleet trust` it first."""
+
+    kind = "not-pinned"
+
+    def __init__(self, device_id: str, *, offered: str, key_type: str, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{device_id}: no SSH host key pinned in {path}; run `fleet trust {device_id}` "
+            f"first\n  offered:    {offered} ({key_type})",
+            device_id=device_id, offered=offered, key_type=key_type)
+
+    @property
+    def accept_command(self) -> str:
+        return f"fleet trust {self.device_id}"
 
 
 class LabError(FleetError):
