@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import queue
+import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,11 +31,19 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from fleet.advert import BARE_SERVICE_TYPES, SERVICE_TYPE
 from fleet.errors import FleetError
+from fleet.model import Device
 from fleet.sightings import BY_NAME, DeviceGone, DeviceSeen, Event, Rejected, Sightings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMES = ("raspberrypi",)  # stock Raspberry Pi OS's host name
+
+
+def names_to_resolve(devices: Iterable[Device], extra: Iterable[str] = ()) -> list[str]:
+    """Host names to ask for over mDNS: the stock one, the inventory's .local hosts, the user's."""
+    names = [*DEFAULT_NAMES, *(d.host.removesuffix(".") for d in devices), *extra]
+    return list(dict.fromkeys(n.removesuffix(".local") for n in names
+                              if "." not in n.removesuffix(".local")))
 
 
 class Browser:
@@ -189,3 +199,57 @@ def _networks(interfaces: Sequence[str]) -> list[ipaddress.IPv4Network]:
     return [ipaddress.IPv4Network(f"{ip.ip}/{ip.network_prefix}", strict=False)
             for adapter in ifaddr.get_adapters() for ip in adapter.ips
             if isinstance(ip.ip, str) and ip.ip in wanted]
+
+
+class BackgroundBrowser:
+    """A Browser on its own thread and event loop, for a caller that is not async.
+
+    `events()` hands over what has arrived without waiting; `start` raises
+    what the browser raised opening its sockets.
+    """
+
+    def __init__(self, *, interfaces: Sequence[str] = (),
+                 names: Iterable[str] = DEFAULT_NAMES) -> None:
+        self._interfaces, self._names = interfaces, list(names)
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="mdns-browser", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        self._started.wait(timeout)
+        if self._error is not None:
+            raise self._error
+
+    def events(self) -> list[Event]:
+        found = []
+        while not self._queue.empty():
+            found.append(self._queue.get_nowait())
+        return found
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._browse())
+
+    async def _browse(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            async with Browser(interfaces=self._interfaces, names=self._names) as browser:
+                self._started.set()
+                reader = asyncio.ensure_future(self._pump(browser))
+                await self._stop.wait()
+                reader.cancel()
+        except Exception as e:  # handed to start(); nothing else runs on this thread
+            self._error = e
+            self._started.set()
+
+    async def _pump(self, browser: Browser) -> None:
+        async for event in browser:
+            self._queue.put(event)

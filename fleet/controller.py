@@ -1,0 +1,85 @@
+"""The controller's loop: heartbeats (ingest) and the LAN (mDNS) into one FleetView and the store.
+
+One thread owns the view: `step` applies what the ingest workers handed over,
+then the browser's events, so the view needs no locks. Every sighting,
+departure and skipped record is an event in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from fleet.discovery import BackgroundBrowser, names_to_resolve
+from fleet.fleetview import FleetView
+from fleet.ingest import Ingest
+from fleet.inventory import Inventory
+from fleet.sightings import DeviceGone, DeviceSeen, Event, Rejected
+from fleet.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    def __init__(self, inventory: Inventory, store: Store | None = None, *,
+                 workers: int = 2, discover: bool = True, interfaces: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.inventory = inventory
+        self.store = store
+        self.view = FleetView(d.id for d in inventory.devices)
+        self._ingest = Ingest(inventory.broker, self.view, store, workers=workers)
+        self._browser = BackgroundBrowser(
+            interfaces=interfaces, names=names_to_resolve(inventory.devices)) if discover else None
+        self._clock = clock
+
+    def start(self) -> None:
+        self._ingest.start()
+        if self._browser is not None:
+            try:
+                self._browser.start()
+            except BaseException:
+                self._ingest.stop()
+                raise
+
+    def step(self, timeout: float = 0.5) -> None:
+        """Wait up to `timeout` for heartbeats, then apply them and the LAN's news."""
+        self._ingest.poll(timeout)
+        if self._browser is not None:
+            for event in self._browser.events():
+                self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        now = self._clock()
+        if isinstance(event, DeviceSeen):
+            known = self.view.devices.get(event.id)
+            managed = known is not None and known.managed
+            kind = "enrolled" if event.enrolled else "bare board"
+            self._note(now, event.id, "lan_seen", f"{kind} at {', '.join(event.addresses)}"
+                       + ("" if managed else "; unmanaged: not in the inventory"))
+            self.view.seen_on_lan(event, now)
+        elif isinstance(event, DeviceGone):
+            self._note(now, event.id, "lan_gone", "withdrew from mDNS")
+            self.view.gone_from_lan(event.id, now)
+        elif isinstance(event, Rejected):
+            self._note(now, event.name, "lan_rejected",
+                       f"{event.reason} (at {', '.join(event.addresses)})")
+
+    def _note(self, at: float, device: str, kind: str, detail: str) -> None:
+        log.info("%s %s: %s", device, kind, detail)
+        if self.store is not None:
+            self.store.event(at, device, kind, detail)
+
+    def stop(self) -> None:
+        if self._browser is not None:
+            self._browser.stop()
+        self._ingest.stop()
+
+    def __enter__(self) -> Controller:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()

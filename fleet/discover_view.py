@@ -1,0 +1,104 @@
+"""`fleet discover`'s findings set against the inventory, as a table or JSON. No IO."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fleet.discovery import Scan
+from fleet.inventory import NewDevice
+from fleet.model import Device
+from fleet.sightings import DeviceSeen
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A board on the LAN and the inventory device it is, if any."""
+
+    seen: DeviceSeen
+    inventory_id: str | None
+
+    @property
+    def new(self) -> bool:
+        return self.inventory_id is None
+
+
+def match(scan: Scan, devices: Sequence[Device]) -> list[Found]:
+    """Each board found, with the inventory device of the same id, host name or address."""
+    by_key: dict[str, str] = {}
+    for d in devices:
+        by_key.setdefault(d.host.removesuffix(".").lower(), d.id)
+    for d in devices:  # ids win over hosts
+        by_key[d.id] = d.id
+    found = []
+    for seen in sorted(scan.devices, key=lambda s: s.id):
+        keys = [seen.id, seen.host, *seen.addresses]
+        found.append(Found(seen, next((by_key[k] for k in keys if k in by_key), None)))
+    return found
+
+
+def missing(found: Iterable[Found], devices: Iterable[Device]) -> list[str]:
+    """Inventory devices nothing on the LAN answered for."""
+    present = {f.inventory_id for f in found}
+    return [d.id for d in devices if d.id not in present]
+
+
+def new_devices(found: Iterable[Found], today: date) -> list[NewDevice]:
+    """What `--add` writes: every new board, its address (which works without nss-mdns)."""
+    return [NewDevice(
+        id=f.seen.id, host=f.seen.addresses[0],
+        profile=f.seen.advert.profile if f.seen.advert else None,
+        arch=str(f.seen.advert.arch) if f.seen.advert else None,
+        note=f"found by fleet discover on {today.isoformat()} as {f.seen.host}"
+             + ("" if f.seen.enrolled else ": a bare board, no agent yet; check its profile"),
+    ) for f in found if f.new]
+
+
+def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> dict[str, Any]:
+    return {
+        "devices": [{
+            "id": f.seen.id, "host": f.seen.host, "addresses": list(f.seen.addresses),
+            "port": f.seen.port,
+            "profile": f.seen.advert.profile if f.seen.advert else None,
+            "arch": str(f.seen.advert.arch) if f.seen.advert else None,
+            "enrolled": f.seen.enrolled, "in_inventory": not f.new,
+            "inventory_id": f.inventory_id,
+            "ssh_fingerprint": (f.seen.advert.ssh_fingerprint or None) if f.seen.advert else None,
+            "agent": f.seen.advert.agent if f.seen.advert else None,
+            "model": f.seen.advert.model if f.seen.advert else None,
+            "found_by": f.seen.source,
+        } for f in found],
+        "missing": list(absent),
+        "rejected": [{"name": r.name, "addresses": list(r.addresses), "reason": r.reason}
+                     for r in scan.rejected],
+        "seconds": round(scan.seconds, 2),
+    }
+
+
+def render(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> RenderableType:
+    table = Table("device", "address", "profile", "agent", "inventory", "ssh host key",
+                  title=f"on the LAN: {len(found)} boards ({scan.seconds:.1f} s of mDNS)")
+    for column in table.columns:
+        column.no_wrap = True
+    for f in found:
+        a = f.seen.advert
+        inventory = "[yellow]new[/]" if f.new else (
+            "yes" if f.inventory_id == f.seen.id else f"as {f.inventory_id}")
+        table.add_row(f.seen.id, ", ".join(f.seen.addresses), a.profile if a else "-",
+                      a.agent if a else "[yellow]none: bare[/]", inventory,
+                      (a.ssh_fingerprint[:16] + "...") if a and a.ssh_fingerprint else "-")
+    lines: list[RenderableType] = [table]
+    if absent:
+        lines.append(Text(f"in the inventory, not heard: {', '.join(absent)}"))
+    lines += [Text(f"skipped {r.name} at {', '.join(r.addresses)}: {r.reason}", style="red")
+              for r in scan.rejected]
+    new = sum(f.new for f in found)
+    if new:
+        lines.append(Text(f"{new} new: `fleet discover --add` writes them into the inventory"))
+    return Group(*lines)
