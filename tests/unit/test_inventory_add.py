@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 import shutil
 import stat
@@ -411,14 +412,16 @@ def test_on_any_text_it_adds_lines_or_refuses_and_changes_nothing(old: str) -> N
             kept_in_order(old, new)
 
 
-def test_no_temp_file_is_left_when_the_write_fails(tmp_path: Path) -> None:
+def test_no_temp_file_is_left_when_the_write_fails(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, y("defaults: {profile: pi4b-8g}", "devices:"))
-    tmp_path.chmod(0o500)
-    try:
-        if os.access(tmp_path, os.W_OK):
-            pytest.skip("running as root: the directory stays writable")
-        with pytest.raises(ConfigError, match="cannot write the inventory"):
-            add_devices(path, [NewDevice("a", "a.local")])
-    finally:
-        tmp_path.chmod(0o700)
+    before = path.read_bytes()
+
+    def disk_full(*_: object) -> None:  # the rename is the last step: fail it as a full disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(ConfigError, match="cannot write the inventory"):
+        add_devices(path, [NewDevice("a", "a.local")])
+    assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["inventory.yaml"]
