@@ -9,9 +9,11 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # the tools that build the lab's images without a registry.
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
-	tar e2fsprogs shellcheck
+	tar e2fsprogs shellcheck avahi-daemon
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
+DEMO_BRIDGE := 10.250.0.1
+DEMO_KNOWN_HOSTS := /var/lib/fleet-lab/demo/fleet_known_hosts
 
 .PHONY: setup demo test test-unit bench lint clean
 
@@ -34,8 +36,12 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(SUDO) $(FLEET) lab down --lab demo >/dev/null
-	$(SUDO) $(FLEET) lab up --lab demo --subnet 10.250.0.0/24 --devices 6 --profiles $(DEMO_PROFILES)
+	$(SUDO) $(FLEET) lab up --lab demo --subnet 10.250.0.0/24 --devices 6 --profiles $(DEMO_PROFILES) --bare 1
 	$(FLEET) --inventory $(DEMO_INVENTORY) inventory
+	@echo "discovery over mDNS on the lab's LAN: the 6 agents advertise _fleet._tcp; 'raspberrypi' is a bare board (sshd, its host name, no agent)"
+	$(FLEET) --inventory $(DEMO_INVENTORY) discover --interface $(DEMO_BRIDGE)
+	@echo "SSH trust: each board's host key pinned on first contact, checked against the fingerprint its agent advertised"
+	$(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY) trust --interface $(DEMO_BRIDGE)
 	@echo "every device runs the fleet agent (its image, on its own dockerd): their heartbeats, live for 12 s"
 	$(FLEET) --inventory $(DEMO_INVENTORY) status --watch 12
 	$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/pi4b-136.compose.yaml

@@ -24,8 +24,10 @@ from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
+    from fleet.discover_view import Found
     from fleet.fleetview import FleetView
     from fleet.ingest import Ingest
+    from fleet.inventory import NewDevice
     from fleet.lab.lab import LabStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -202,6 +204,149 @@ def _hear_everyone(ingest: Ingest, view: FleetView, wait: float) -> None:
             return
 
 
+# -- fleet discover ---------------------------------------------------------
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from fleet import discovery, inventory
+    from fleet.discover_view import discover_json, match, missing, new_devices, render
+
+    path = inventory_path(args.inventory)
+    devices = inventory.load(path).devices if path.exists() or args.add else ()
+    names = discovery.names_to_resolve(devices, args.names)
+    with err.status(f"fleet discover: listening to mDNS for {args.timeout:g} s"):
+        scan = discovery.scan(args.timeout, interfaces=args.interface, names=names)
+    found = match(scan, devices)
+    absent = missing(found, devices)
+    document = discover_json(found, absent, scan)
+    code = EXIT_OK
+    if args.add:
+        added, pins, code = _add_found(path, new_devices(found, date.today()), found)
+        document |= {"added": added, "pinned": pins}
+    if args.json:
+        print_json(document)
+    else:
+        out.print(render(found, absent, scan))
+        if args.add:
+            out.print(f"added to {path}: {', '.join(document['added']) or 'nothing new'}")
+            for pin in document["pinned"]:
+                out.print(f"  {pin['id']}: host key {pin['result']} {pin['fingerprint'] or ''}")
+    return code
+
+
+def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
+               ) -> tuple[list[str], list[dict[str, Any]], int]:
+    """Write the new boards into the inventory, and pin the host keys the enrolled advertise."""
+    from fleet import inventory, trust
+
+    added: list[str] = []
+    code = EXIT_OK
+    for device in new:  # one at a time: a board fleet cannot describe does not block the rest
+        try:
+            added += inventory.add_devices(path, [device])
+        except ConfigError as e:
+            sys.stderr.write(f"fleet discover: {device.id} not added: {e}\n")
+            code = EXIT_FAILED
+    store = trust.KnownHosts(trust.default_path())
+    pins: list[dict[str, Any]] = []
+    for f in found:
+        if f.seen.id not in added or f.seen.advert is None:
+            continue  # a bare board advertises no fingerprint: `fleet trust` it by hand
+        try:
+            result = trust.check(f.seen.id, f.seen.addresses[0], f.seen.port, store,
+                                 advertised=f.seen.advert.ssh_fingerprint or None)
+            pins.append({"id": f.seen.id, "result": result.result,
+                         "fingerprint": result.fingerprint})
+        except FleetError as e:
+            pins.append({"id": f.seen.id, "result": "refused", "fingerprint": None,
+                         "error": str(e)})
+            sys.stderr.write(f"fleet discover: {e}\n")
+            code = EXIT_FAILED
+    return added, pins, code
+
+
+# -- fleet trust ------------------------------------------------------------
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    from fleet import discovery, inventory, trust
+    from fleet.discover_view import match
+    from fleet.errors import HostKeyError
+
+    inv = inventory.load(inventory_path(args.inventory))
+    devices = inv.select(args.devices) if args.devices else inv.devices
+    if args.accept and len(devices) != 1:
+        raise ConfigError("--accept takes one device: name it, so a fingerprint is never "
+                          "accepted for the wrong board")
+    store = trust.KnownHosts(args.known_hosts or trust.default_path())
+    advertised: dict[str, str] = {}
+    if not args.accept and any(store.pinned(d.id) is None for d in devices):
+        with err.status(f"fleet trust: reading fingerprints from mDNS for {args.timeout:g} s"):
+            scan = discovery.scan(args.timeout, interfaces=args.interface,
+                                  names=discovery.names_to_resolve(devices))
+        advertised = {f.inventory_id: f.seen.advert.ssh_fingerprint
+                      for f in match(scan, devices)
+                      if f.inventory_id and f.seen.advert and f.seen.advert.ssh_fingerprint}
+    rows: list[dict[str, Any]] = []
+    for d in devices:
+        try:
+            result = trust.check(d.id, d.host, d.ssh.port, store,
+                                 advertised=advertised.get(d.id), accept=args.accept)
+            rows.append(result.as_dict())
+        except HostKeyError as e:
+            rows.append({"host": d.host, "port": d.ssh.port, **e.as_dict(),
+                         "result": f"REFUSED: {e.kind}", "fingerprint": e.offered})
+            sys.stderr.write(f"fleet trust: {e}\n")  # unwrapped: it ends in a command to copy
+        except FleetError as e:
+            rows.append({"device": d.id, "host": d.host, "port": d.ssh.port,
+                         "result": "unreachable", "error": str(e)})
+            sys.stderr.write(f"fleet trust: {d.id}: {e}\n")
+    refused = [r for r in rows if r["result"] not in ("matches", "pinned", "replaced")]
+    if args.json:
+        print_json({"known_hosts": str(store.path), "devices": rows})
+    else:
+        table = Table("device", "host", "host key", "fingerprint", title=f"{store.path}")
+        table.columns[3].overflow = "fold"
+        for r in rows:
+            style = "red" if r in refused else "green"
+            table.add_row(r["device"], f"{r['host']}:{r['port']}",
+                          f"[{style}]{r['result']}[/]", r.get("fingerprint") or "-")
+        out.print(table)
+    return EXIT_FAILED if refused else EXIT_OK
+
+
+# -- fleet daemon -----------------------------------------------------------
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from fleet import inventory
+    from fleet.controller import Controller
+    from fleet.store import Store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    inv = inventory.load(inventory_path(args.inventory))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with Store(Path(args.store) if args.store else None) as store, \
+            Controller(inv, store, workers=args.workers, discover=args.discover,
+                       interfaces=args.interface) as controller:
+        logging.info("fleet daemon: %d devices, broker %s:%s, store %s", len(inv.devices),
+                     inv.broker.host, inv.broker.port, store.path)
+        summary_due = time.monotonic() + args.summary
+        while not stop.is_set():
+            controller.step(0.5)
+            if time.monotonic() >= summary_due:
+                s = controller.view.summary(time.time())
+                logging.info("fleet %s: %d/%d active, %d degraded, %d offline", s.mode.value,
+                             s.active, s.total, s.degraded, s.offline)
+                summary_due += args.summary
+    return EXIT_OK
+
+
 # -- fleet agent ------------------------------------------------------------
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -257,7 +402,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
                 err.print(f"fleet lab up: {message}")
 
         result = lab.up(spec, args.devices, args.profiles, progress, agent=args.agent,
-                        interval=args.interval)
+                        interval=args.interval, bare=args.bare)
     return _print_lab(result, args.json)
 
 
@@ -286,8 +431,8 @@ def _print_lab(status: LabStatus, as_json: bool) -> int:
     table = Table("device", "ip", "profile", "ssh", "docker", "agent",
                   title=f"fleet lab {status.name!r}")
     for d in status.devices:
-        table.add_row(d.id, d.ip, d.profile, yes_no(d.ssh), yes_no(d.docker),
-                      "-" if d.agent is None else yes_no(d.agent))
+        agent = "bare" if d.bare else "-" if d.agent is None else yes_no(d.agent)
+        table.add_row(d.id, d.ip, d.profile, yes_no(d.ssh), yes_no(d.docker), agent)
     out.print(table)
     out.print(f"broker     {status.broker}\ninventory  {status.inventory}")
     out.print(f"use it:    export FLEET_INVENTORY={status.inventory}")
@@ -345,6 +490,53 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the table live, for S seconds or until Ctrl-C")
     json_flag(status)
 
+    def interface_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--interface", action="append", default=[], metavar="ADDR",
+                         help="browse mDNS only on the interface with this address "
+                              "(repeatable; default: every interface)")
+
+    discover = command("discover", cmd_discover, "find boards on the LAN over mDNS: enrolled "
+                       "(running the agent), bare (no agent yet), in the inventory or new")
+    discover.add_argument("names", nargs="*", metavar="NAME",
+                          help="more host names to look for (NAME.local), besides raspberrypi "
+                               "and the inventory's .local hosts")
+    discover.add_argument("--timeout", type=float, default=3.0, metavar="S",
+                          help="listen this long (default 3)")
+    discover.add_argument("--add", action="store_true",
+                          help="write the new boards into the inventory (comments and order "
+                               "kept) and pin the SSH host keys the enrolled ones advertise")
+    interface_option(discover)
+    json_flag(discover)
+
+    trust = command("trust", cmd_trust, "check each device's SSH host key: pin it on first "
+                    "contact if it matches the fingerprint its agent advertises, refuse a "
+                    "changed one (exit 1 if any is refused)")
+    trust.add_argument("devices", nargs="*", metavar="DEVICE",
+                       help="device ids or group names (default: the whole inventory)")
+    trust.add_argument("--accept", metavar="SHA256:...",
+                       help="pin or replace ONE device's key, if its sshd offers exactly this "
+                            "fingerprint (read it on the board: ssh-keygen -lf "
+                            "/etc/ssh/ssh_host_ed25519_key.pub)")
+    trust.add_argument("--known-hosts", metavar="PATH",
+                       help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
+                            "~/.config/fleet/known_hosts)")
+    trust.add_argument("--timeout", type=float, default=3.0, metavar="S",
+                       help="how long to listen for mDNS fingerprints (default 3)")
+    interface_option(trust)
+    json_flag(trust)
+
+    daemon = command("daemon", cmd_daemon, "run the controller headless: heartbeats, health "
+                     "and discovery into the state store, until SIGTERM")
+    daemon.add_argument("--store", metavar="PATH",
+                        help="SQLite state file (default $XDG_STATE_HOME/fleet/fleet.db)")
+    daemon.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="heartbeat ingest processes (default 2)")
+    daemon.add_argument("--no-discovery", dest="discover", action="store_false",
+                        help="do not browse mDNS")
+    daemon.add_argument("--summary", type=float, default=30.0, metavar="S",
+                        help="log the fleet's mode every S seconds (default 30)")
+    interface_option(daemon)
+
     agent = command("agent", cmd_agent, "run the on-device agent (`fleet agent --help`)")
     agent.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -370,6 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not start the fleet agent on the devices")
     up.add_argument("--interval", type=float, default=5.0, metavar="S",
                     help="the agents' heartbeat interval in seconds (default 5)")
+    up.add_argument("--bare", type=int, default=0, metavar="N",
+                    help="also N stock Raspberry Pi OS boards fleet has yet to discover: "
+                         "sshd and dockerd, no agent, only their host name on mDNS "
+                         "(raspberrypi, raspberrypi-2, ...), not in the inventory (default 0)")
     status = command("status", cmd_lab_status, "check each device's ssh, docker and agent",
                      lab_commands)
     down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",

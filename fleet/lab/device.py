@@ -6,16 +6,20 @@ import contextlib
 import os
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 
 from fleet import profiles
 from fleet.errors import LabError
 from fleet.lab import spec as lab
-from fleet.lab.host import kill, run, spawn, terminate, which
+from fleet.lab.host import kill, pids_mentioning, run, spawn, terminate, which
 from fleet.lab.spec import LabDevice, LabSpec
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+_AVAHI_ETC = "/etc/avahi"
+_HOST_KEY = "ssh_host_ed25519_key"
+_HOST_KEY_PUB = f"{_HOST_KEY}.pub"
 
 
 def create(spec: LabSpec, device: LabDevice) -> None:
@@ -44,11 +48,18 @@ def create(spec: LabSpec, device: LabDevice) -> None:
         source = d / "root" / target.lstrip("/")
         source.mkdir(parents=True, exist_ok=True)
         binds.append(f"mkdir -p {target} && mount --bind {source} {target}")
+    if device.bare:
+        # Its own /etc/avahi: its configuration, no static hosts and no services,
+        # whatever the host's /etc/avahi holds (avahi-daemon reads both from there).
+        (d / "avahi" / "services").mkdir(parents=True, exist_ok=True)
+        (d / "avahi" / "hosts").write_text("")
+        (d / "avahi" / "avahi-daemon.conf").write_text(lab.avahi_config(device))
+        binds.append(f"mount --bind {d / 'avahi'} {_AVAHI_ETC}")
     # A fresh /run gives the device its own docker.sock, containerd and sshd dirs.
     script = " && ".join(["mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
     run(_enter(spec, device, ["sh", "-c", script]))
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id,
-         "-f", str(d / "ssh_host_ed25519_key")])
+         "-f", str(d / _HOST_KEY)])
     (d / "sshd_config").write_text(lab.sshd_config(spec, device))
 
 
@@ -100,20 +111,104 @@ def start(spec: LabSpec, device: LabDevice) -> None:
         "--host", f"unix://{spec.docker_socket(device)}",
         "--cgroup-parent", spec.cgroup(device),
     ])
+    _sshd(spec, device)
+    if device.bare:
+        # As root, unchrooted and without D-Bus: the device's /etc/avahi has no
+        # chroot set up, and the lab runs no system bus.
+        _spawn(spec, device, d / "avahi.log", [
+            "avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits",
+            "--no-proc-title", "-f", str(d / "avahi" / "avahi-daemon.conf"),
+        ])
+
+
+def _sshd(spec: LabSpec, device: LabDevice, *, orphan: bool = False) -> None:
+    d = spec.device_dir(device)
     _spawn(spec, device, d / "sshd.log", [
         which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config"),
-    ])
+    ], orphan=orphan)
 
 
 def wait_ready(spec: LabSpec, device: LabDevice, timeout: float = 60) -> None:
-    """Block until the device's sshd answers and its engine serves its API."""
+    """Block until the device's sshd answers and its engine serves its API.
+
+    A bare device must also have its host name on mDNS: avahi-daemon says so
+    once its probes found no other holder of the name.
+    """
     deadline = time.monotonic() + timeout
-    while not (ssh_banner(device.ip) and docker_ping(spec.docker_socket(device))):
+    while not (ssh_banner(device.ip) and docker_ping(spec.docker_socket(device))
+               and (not device.bare or mdns_published(spec, device))):
         if time.monotonic() > deadline:
-            log = spec.device_dir(device) / "dockerd.log"
-            raise LabError(
-                f"{device.id}: sshd or dockerd not ready after {timeout:.0f}s; see {log}")
+            d = spec.device_dir(device)
+            logs = [d / "dockerd.log", d / "sshd.log", *([d / "avahi.log"] if device.bare else [])]
+            raise LabError(f"{device.id}: not ready after {timeout:.0f}s; "
+                           f"see {', '.join(map(str, logs))}")
         time.sleep(0.2)
+
+
+def mdns_published(spec: LabSpec, device: LabDevice) -> bool:
+    """True once a bare device's avahi-daemon has established its own host name."""
+    try:
+        log = (spec.device_dir(device) / "avahi.log").read_text(errors="replace")
+    except OSError:
+        return False
+    return f"Server startup complete. Host name is {device.id}.local." in log
+
+
+def host_key(spec: LabSpec, device: LabDevice) -> str:
+    """The device's sshd host key as `type base64`, the way known_hosts lists it."""
+    key_type, blob, *_ = (spec.device_dir(device) / _HOST_KEY_PUB).read_text().split()
+    return f"{key_type} {blob}"
+
+
+def rekey_ssh(spec: LabSpec, device: LabDevice, timeout: float = 30) -> str:
+    """Give the device a new sshd host key, as a reinstalled board has; return it (`host_key`).
+
+    The key files are rewritten in place rather than replaced, so that the
+    agent's read-only bind mount of the public key (a mount of the file, not
+    of its name) shows the new one; the agent reads it when it next starts.
+    """
+    d = spec.device_dir(device)
+    with tempfile.TemporaryDirectory(dir=d) as tmp:
+        new = Path(tmp) / "key"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id, "-f", str(new)])
+        (d / _HOST_KEY).write_bytes(new.read_bytes())
+        (d / _HOST_KEY_PUB).write_bytes(new.with_suffix(".pub").read_bytes())
+    restart_sshd(spec, device, timeout)
+    return host_key(spec, device)
+
+
+def restart_sshd(spec: LabSpec, device: LabDevice, timeout: float = 30) -> None:
+    """Restart the device's sshd alone, on the host key its files hold now; wait until it answers.
+
+    The lab's own known_hosts follows that key, so that `lab status` still
+    logs in: noticing a changed key is fleet's job, not the lab's.
+    """
+    terminate(_sshd_pids(spec, device))
+    # Not a child of this process (a test's, say), which would keep it as a zombie
+    # once `lab down`, from another process, ends it.
+    _sshd(spec, device, orphan=True)
+    deadline = time.monotonic() + timeout
+    while not ssh_banner(device.ip):
+        if time.monotonic() > deadline:
+            log = spec.device_dir(device) / "sshd.log"
+            raise LabError(f"{device.id}: sshd not answering {timeout:.0f}s after a restart; "
+                           f"see {log}")
+        time.sleep(0.1)
+    if spec.known_hosts.exists():
+        line = f"{device.ip} {host_key(spec, device)}\n"
+        spec.known_hosts.write_text("".join(
+            line if old.startswith(f"{device.ip} ") else old
+            for old in spec.known_hosts.read_text().splitlines(keepends=True)))
+
+
+def _sshd_pids(spec: LabSpec, device: LabDevice) -> list[int]:
+    """The device's listening sshd: the one whose command line names its config.
+
+    Its sessions' processes retitle themselves (`sshd: root@notty`), so they
+    are not among them and live on, as they do when a board's sshd restarts.
+    """
+    config = f" -f {spec.device_dir(device) / 'sshd_config'}"
+    return [pid for pid in pids_mentioning(config) if pid in _netns_pids(spec.netns(device))]
 
 
 def ssh_banner(ip: str, port: int = 22, timeout: float = 2) -> bool:
@@ -141,7 +236,11 @@ def docker_ping(sock: Path, timeout: float = 2) -> bool:
 def destroy(spec: LabSpec, device: LabDevice) -> None:
     """Stop everything the device runs and remove its namespaces. Safe to repeat."""
     netns = spec.netns(device)
-    kill(_cgroup_pids(spec.cgroup(device)), signal.SIGKILL)  # containers first: no stop timeouts
+    if Path("/run/netns", netns).exists():
+        # The engine before its containers: it would restart a killed one (restart
+        # policy) and, stopping, wait seconds on it, its containerd already gone.
+        kill([p for p in _netns_pids(netns) if _command(p) == "dockerd"], signal.SIGKILL)
+    kill(_cgroup_pids(spec.cgroup(device)), signal.SIGKILL)  # containers next: no stop timeouts
     if Path("/run/netns", netns).exists():
         terminate(_netns_pids(netns))
         run(["ip", "netns", "del", netns], check=False)
@@ -165,9 +264,24 @@ def _enter(spec: LabSpec, device: LabDevice, command: list[str]) -> list[str]:
             f"--uts={uts}", "--", *command]
 
 
-def _spawn(spec: LabSpec, device: LabDevice, log: Path, command: list[str]) -> None:
-    """Start a daemon in the device, output to `log`; it outlives this process."""
-    spawn(_enter(spec, device, command), log)
+def _spawn(spec: LabSpec, device: LabDevice, log: Path, command: list[str], *,
+           orphan: bool = False) -> None:
+    """Start a daemon in the device, output to `log`; it outlives this process.
+
+    An orphan is started through `setsid --fork`, whose own process exits at
+    once and is reaped here: the daemon's parent is then init, not this process.
+    """
+    if orphan:
+        os.waitpid(spawn(["setsid", "--fork", *_enter(spec, device, command)], log), 0)
+    else:
+        spawn(_enter(spec, device, command), log)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _netns_pids(netns: str) -> list[int]:

@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from fleet.errors import LabError, MissingPackagesError
@@ -30,6 +30,8 @@ REQUIRED = {
     "debootstrap": "debootstrap",
     "tar": "tar",
 }
+# What bare boards need besides: the mDNS responder of stock Raspberry Pi OS.
+BARE_REQUIRED = {"avahi-daemon": "avahi-daemon"}
 _SBIN = ("/usr/sbin", "/sbin")
 
 
@@ -40,14 +42,15 @@ def which(command: str) -> str | None:
 
 
 def preflight(find: Callable[[str], str | None] = which,
-              euid: Callable[[], int] = os.geteuid) -> None:
-    """Fail with one line if not root or a system command is missing."""
+              euid: Callable[[], int] = os.geteuid, *,
+              commands: Mapping[str, str] = REQUIRED) -> None:
+    """Fail with one line if not root or one of `commands` (name: package) is missing."""
     if euid() != 0:
         raise LabError("the fleet lab needs root (network namespaces, bridges, dockerd): "
                        "run it with sudo")
-    missing = [c for c in REQUIRED if find(c) is None]
+    missing = [c for c in commands if find(c) is None]
     if missing:
-        raise MissingPackagesError(missing, (REQUIRED[c] for c in missing))
+        raise MissingPackagesError(missing, (commands[c] for c in missing))
 
 
 def run(args: Sequence[str], *, check: bool = True, timeout: float = 120) -> str:

@@ -18,7 +18,15 @@ from fleet.errors import LabError
 from fleet.lab import agents, device, images
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
-from fleet.lab.host import pids_mentioning, preflight, run, spawn, terminate
+from fleet.lab.host import (
+    BARE_REQUIRED,
+    REQUIRED,
+    pids_mentioning,
+    preflight,
+    run,
+    spawn,
+    terminate,
+)
 from fleet.lab.spec import LabDevice, LabSpec
 
 Progress = Callable[[str], None]
@@ -34,7 +42,8 @@ class DeviceStatus:
     profile: str
     ssh: bool
     docker: bool
-    agent: bool | None  # its container is running; None: the lab runs no agents
+    agent: bool | None  # its container is running; None: no agent here (bare, or --no-agent)
+    bare: bool = False  # a stock board, not enrolled: no agent, not in the inventory
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +60,15 @@ class LabStatus:
 
 def up(spec: LabSpec, count: int, profile_list: str = "",
        progress: Progress = lambda _: None, *, agent: bool = True,
-       interval: float = 5.0) -> LabStatus:
+       interval: float = 5.0, bare: int = 0) -> LabStatus:
     """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
 
+    `bare` more devices are stock boards fleet has yet to find: sshd and
+    dockerd, their host names on mDNS, no agent, and not in the inventory.
     On failure it undoes it all."""
-    devices = spec.devices(count, profile_list)
-    preflight()
+    devices = spec.devices(count, profile_list, bare)
+    enrolled = [d for d in devices if not d.bare]
+    preflight(commands={**REQUIRED, **BARE_REQUIRED} if bare else REQUIRED)
     if spec.state_file.exists():
         raise LabError(f"lab {spec.name!r} is already up ({spec.root}); "
                        "run `fleet lab down` first")
@@ -75,7 +87,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         _network(spec)
         progress("starting the broker")
         _broker(spec)
-        progress(f"starting {count} devices")
+        progress(f"starting {len(devices)} devices" + (f", {bare} of them bare" if bare else ""))
         for d in devices:
             device.create(spec, d)
             device.start(spec, d)
@@ -86,8 +98,8 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         if agent:
             progress("building the agent image on each device and starting it")
             context = agent_image.context(spec.root / "agent-image")
-            _each(devices, lambda d: agents.build(spec, d, context))
-            _each(devices, lambda d: agents.start(spec, d, interval))
+            _each(enrolled, lambda d: agents.build(spec, d, context))
+            _each(enrolled, lambda d: agents.start(spec, d, interval))
     except BaseException:
         down(spec)
         raise
@@ -103,8 +115,10 @@ def status(spec: LabSpec) -> LabStatus:
 
     def check(d: LabDevice) -> DeviceStatus:
         docker = device.docker_ping(spec.docker_socket(d))
+        has_agent = with_agents and not d.bare
         return DeviceStatus(d.id, d.ip, d.profile, ssh=_ssh_login(spec, d), docker=docker,
-                            agent=(docker and agents.running(spec, d)) if with_agents else None)
+                            agent=(docker and agents.running(spec, d)) if has_agent else None,
+                            bare=d.bare)
 
     return LabStatus(spec.name, tuple(_each(devices, check)), spec.broker, str(spec.inventory))
 
@@ -194,11 +208,9 @@ def _ssh_login(spec: LabSpec, d: LabDevice) -> bool:
 
 
 def _write_inventory(spec: LabSpec, devices: list[LabDevice]) -> None:
-    lines = []
-    for d in devices:
-        key = (spec.device_dir(d) / "ssh_host_ed25519_key.pub").read_text().split()
-        lines.append(f"{d.ip} {key[0]} {key[1]}\n")
-    spec.known_hosts.write_text("".join(lines))
+    """The inventory of the enrolled devices; known_hosts, for the lab's own logins, of all."""
+    spec.known_hosts.write_text("".join(f"{d.ip} {device.host_key(spec, d)}\n"
+                                        for d in devices))
     yaml = YAML()
     with spec.inventory.open("w") as f:
         f.write(f"# The fleet lab {spec.name!r}, written by `fleet lab up`.\n")

@@ -16,6 +16,8 @@ from fleet.model import Arch
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
 DEFAULT_SUBNET = "10.250.0.0/24"
 DEFAULT_PROFILE = "pi4b-8g"
+# A bare board is one fresh from Raspberry Pi OS's imager: that is its stock host name.
+BARE_HOST_NAME = "raspberrypi"
 BROKER_PORT = 1883
 MAX_DEVICES = 200
 # Directories each device sees as its own: the engine's data, fleet's own state.
@@ -24,12 +26,17 @@ DEVICE_PRIVATE_DIRS = ("/var/lib/docker", "/var/lib/fleet", "/etc/fleet")
 
 @dataclass(frozen=True, slots=True)
 class LabDevice:
-    """One simulated board: its id, address and hardware profile."""
+    """One simulated board: its id (also its host name), address and hardware profile.
+
+    A bare one is a stock board that fleet has not enrolled: no agent, not in
+    the inventory, and only its host name on mDNS.
+    """
 
     index: int
     id: str
     ip: str
     profile: str
+    bare: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +106,20 @@ class LabSpec:
     def state_file(self) -> Path:
         return self.root / "lab.json"
 
-    def devices(self, count: int, profile_list: str = "") -> list[LabDevice]:
-        """Number and address `count` devices, giving them the profiles asked for."""
+    def devices(self, count: int, profile_list: str = "", bare: int = 0) -> list[LabDevice]:
+        """Number and address `count` devices with the profiles asked for, then `bare` bare ones."""
         names = expand_profiles(profile_list, count)
+        if not 0 <= bare <= MAX_DEVICES - count:
+            raise ConfigError(f"--bare {bare}: expected 0 to {MAX_DEVICES - count} "
+                              f"with --devices {count}")
         hosts = list(self.subnet.hosts())[10:]
-        if count > len(hosts):
-            raise ConfigError(f"--devices {count}: subnet {self.subnet} has room for {len(hosts)}")
-        return [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1])
-                for i in range(1, count + 1)]
+        if count + bare > len(hosts):
+            asked = f"--devices {count}" + (f" and --bare {bare}" if bare else "")
+            raise ConfigError(f"{asked}: subnet {self.subnet} has room for {len(hosts)}")
+        enrolled = [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1])
+                    for i in range(1, count + 1)]
+        return enrolled + [LabDevice(count + n, bare_id(n), str(hosts[count + n - 1]),
+                                     DEFAULT_PROFILE, bare=True) for n in range(1, bare + 1)]
 
 
 def default_root(name: str) -> Path:
@@ -117,6 +130,11 @@ def default_root(name: str) -> Path:
 def host_arch() -> Arch:
     """Lab devices run this host's architecture, so locally built images run on them."""
     return Arch.parse(platform.machine())
+
+
+def bare_id(n: int) -> str:
+    """The n-th bare board's host name: `raspberrypi`, then `raspberrypi-2`, ..."""
+    return BARE_HOST_NAME if n == 1 else f"{BARE_HOST_NAME}-{n}"
 
 
 def expand_profiles(profile_list: str, count: int) -> list[str]:
@@ -156,6 +174,35 @@ def sshd_config(spec: LabSpec, device: LabDevice) -> str:
     ))
 
 
+def avahi_config(device: LabDevice) -> str:
+    """avahi-daemon as on stock Raspberry Pi OS, cut to the host name: an A record on eth0.
+
+    No D-Bus, IPv4 only, and nothing else published: no workstation, HINFO or
+    domain records; services are kept out by the device's empty /etc/avahi/services.
+    """
+    return "\n".join((
+        "[server]",
+        f"host-name={device.id}",
+        "domain-name=local",
+        "use-ipv4=yes",
+        "use-ipv6=no",
+        "allow-interfaces=eth0",
+        "enable-dbus=no",
+        "[wide-area]",
+        "enable-wide-area=no",
+        "[publish]",
+        "publish-addresses=yes",
+        "publish-hinfo=no",
+        "publish-workstation=no",
+        "publish-domain=no",
+        "publish-aaaa-on-ipv4=no",
+        "publish-resolv-conf-dns-servers=no",
+        "[reflector]",
+        "enable-reflector=no",
+        "",
+    ))
+
+
 def mosquitto_config(spec: LabSpec) -> str:
     return "\n".join((
         f"listener {BROKER_PORT} {spec.bridge_ip}",
@@ -167,7 +214,8 @@ def mosquitto_config(spec: LabSpec) -> str:
 
 
 def inventory(spec: LabSpec, devices: list[LabDevice], arch: Arch) -> dict[str, object]:
-    """The lab's fleet as a fleet-native inventory document."""
+    """The lab's fleet as a fleet-native inventory document: bare boards are not in it yet."""
+    devices = [d for d in devices if not d.bare]
     return {
         "broker": {"host": spec.bridge_ip, "port": BROKER_PORT},
         "defaults": {

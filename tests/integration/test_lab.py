@@ -1,37 +1,95 @@
-"""The fleet lab against the real thing: namespaces, sshd, dockerd, mosquitto."""
+"""The fleet lab against the real thing: namespaces, sshd, dockerd, mosquitto, avahi."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
 import threading
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 import docker
 import paho.mqtt.client as mqtt
+import paramiko
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from zeroconf import Zeroconf
+
+# zeroconf's own, left out of its __all__: a resolver for a host name, and DNS messages.
+from zeroconf._dns import DNSAddress, DNSQuestion, DNSRecord
+from zeroconf._protocol.incoming import DNSIncoming
+from zeroconf._protocol.outgoing import DNSOutgoing
+from zeroconf._services.info import AddressResolverIPv4
+from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_A, _TYPE_ANY, _TYPE_PTR
 
 from fleet import inventory
+from fleet.lab import agents, device
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, WORKLOAD_FOREIGN
+from fleet.lab.spec import LabDevice
+from tests.integration.conftest import AGENTS, BARE, PROFILES
 from tests.integration.lablib import Lab, leftovers
 
+BRIDGE = "10.251.0.1"
+BARE_IP = "10.251.0.15"
 
-def test_status_reports_both_devices_healthy(lab: Lab) -> None:
+
+def devices(lab: Lab) -> list[LabDevice]:
+    return lab.spec.devices(len(AGENTS), PROFILES, len(BARE))
+
+
+def ask_mdns(responder: str, questions: Iterable[tuple[str, int]]) -> list[DNSRecord]:
+    """One query sent straight to `responder`'s mDNS port: its answers, [] if it stays silent.
+
+    Sent from a port other than 5353, it is a legacy unicast query (RFC 6762
+    section 6.7), answered to this socket alone: every answer is the
+    responder's own, none its neighbours'.
+    """
+    query = DNSOutgoing(_FLAGS_QR_QUERY)
+    for name, kind in questions:
+        query.add_question(DNSQuestion(name, kind, _CLASS_IN))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((BRIDGE, 0))
+        s.settimeout(2)
+        s.sendto(query.packets()[0], (responder, 5353))
+        try:
+            reply, _ = s.recvfrom(9000)
+        except TimeoutError:
+            return []
+    return list(DNSIncoming(reply).answers())
+
+
+def offered_key(ip: str) -> str:
+    """The host key the device's sshd offers, as `type base64`."""
+    with paramiko.Transport((ip, 22)) as transport:
+        transport.start_client(timeout=10)
+        key = transport.get_remote_server_key()
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def test_status_reports_every_device_healthy(lab: Lab) -> None:
     status = lab.status()
-    assert [(d["id"], d["profile"], d["ssh"], d["docker"], d["agent"])
+    assert [(d["id"], d["ip"], d["profile"], d["ssh"], d["docker"], d["agent"], d["bare"])
             for d in status["devices"]] == [
-        ("itest-01", "pi4b-8g", True, True, True),
-        ("itest-02", "jetson-orin-nano-8g", True, True, True),
+        ("itest-01", "10.251.0.11", "pi4b-8g", True, True, True, False),
+        ("itest-02", "10.251.0.12", "jetson-orin-nano-8g", True, True, True, False),
+        ("itest-03", "10.251.0.13", "pi4b-2g", True, True, True, False),
+        ("itest-04", "10.251.0.14", "pi5-8g", True, True, True, False),
+        ("raspberrypi", BARE_IP, "pi4b-8g", True, True, None, True),
     ]
     assert status["broker"] == "10.251.0.1:1883"
 
 
-def test_inventory_written_for_the_lab_loads(lab: Lab) -> None:
+def test_inventory_written_for_the_lab_loads_without_the_bare_board(lab: Lab) -> None:
     inv = inventory.load(lab.status()["inventory"])
     assert [(d.id, d.host, d.profile.name) for d in inv.devices] == [
         ("itest-01", "10.251.0.11", "pi4b-8g"),
         ("itest-02", "10.251.0.12", "jetson-orin-nano-8g"),
+        ("itest-03", "10.251.0.13", "pi4b-2g"),
+        ("itest-04", "10.251.0.14", "pi5-8g"),
     ]
+    assert inv.groups == {"itest": AGENTS}
     # Budgets are the profile's, not this 24 GB host's.
     assert inv.devices[0].budget.mem_mb < 8192
     assert (inv.broker.host, inv.broker.port) == ("10.251.0.1", 1883)
@@ -105,12 +163,86 @@ def test_second_up_is_refused(lab: Lab) -> None:
     assert "already up" in done.stderr
 
 
-def test_three_devices_up_then_down_leaves_nothing(tmp_path: Path) -> None:
+def test_a_bare_board_answers_ssh_and_runs_no_agent(lab: Lab) -> None:
+    code, out = lab.ssh(BARE_IP, "hostname; docker ps --all --quiet | wc -l")
+    assert (code, out.split()) == (0, ["raspberrypi", "0"])
+    assert agents.container(lab.spec, devices(lab)[-1]) is None
+
+
+def test_a_bare_boards_host_name_resolves_over_mdns_on_the_bridge(lab: Lab) -> None:
+    zc = Zeroconf(interfaces=[BRIDGE])
+    try:
+        resolver = AddressResolverIPv4("raspberrypi.local.")
+        assert resolver.request(zc, 3000)
+        # `in`, not ==: this host may hear other labs' bridges, and their raspberrypi.
+        assert BARE_IP in resolver.parsed_scoped_addresses()
+    finally:
+        zc.close()
+
+
+def test_a_bare_board_publishes_its_host_name_and_nothing_else(lab: Lab) -> None:
+    services = ("_services._dns-sd._udp.local.", "_ssh._tcp.local.", "_sftp-ssh._tcp.local.",
+                "_workstation._tcp.local.", "_device-info._tcp.local.", "_fleet._tcp.local.")
+    answers = ask_mdns(BARE_IP, [("raspberrypi.local.", _TYPE_ANY),
+                                 *((service, _TYPE_PTR) for service in services)])
+    assert [(a.name, a.type) for a in answers] == [("raspberrypi.local.", _TYPE_A)]
+    assert isinstance(answers[0], DNSAddress)
+    assert socket.inet_ntoa(answers[0].address) == BARE_IP
+
+
+def test_rekey_ssh_gives_the_device_a_new_host_key(lab: Lab, tmp_path: Path) -> None:
+    target = devices(lab)[3]
+    key = lab.spec.device_dir(target) / "ssh_host_ed25519_key"
+    before = offered_key(target.ip)
+    assert before == device.host_key(lab.spec, target)
+    for file in (key, key.with_suffix(".pub"), lab.spec.known_hosts):
+        shutil.copy(file, tmp_path / file.name)
+    try:
+        new = device.rekey_ssh(lab.spec, target)
+        assert offered_key(target.ip) == new != before
+        assert lab.ssh(target.ip, "true")[0] == 0  # the lab's known_hosts followed
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(tmp_path / "known_hosts"))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        with pytest.raises(paramiko.BadHostKeyException):
+            client.connect(target.ip, username="root", key_filename=str(lab.spec.client_key),
+                           allow_agent=False, look_for_keys=False, timeout=10)
+        client.close()
+        agent = agents.container(lab.spec, target)
+        assert agent is not None
+        code, shown = agent.exec_run(["cat", agents.SSH_HOST_KEY])
+        assert code == 0 and shown.decode().startswith(new)  # through its bind mount
+    finally:  # the old key back, in place, so the agent's advert is true again
+        for file in (key, key.with_suffix(".pub")):
+            file.write_bytes((tmp_path / file.name).read_bytes())
+        device.restart_sshd(lab.spec, target)
+    assert offered_key(target.ip) == before
+    assert lab.spec.known_hosts.read_text() == (tmp_path / "known_hosts").read_text()
+
+
+def test_an_agent_stopped_leaves_cleanly_and_resumes(lab: Lab) -> None:
+    target = devices(lab)[2]
+    agents.stop(lab.spec, target)
+    try:
+        stopped = agents.container(lab.spec, target)
+        assert stopped is not None
+        assert (stopped.status, stopped.attrs["State"]["ExitCode"]) == ("exited", 0)
+        done = lab.fleet("lab", "status", "--json", check=False)
+        assert done.returncode == 1  # the lab is not healthy without it
+        assert [d["agent"] for d in json.loads(done.stdout)["devices"]] == [
+            True, True, False, True, None]
+    finally:
+        agents.resume(lab.spec, target)
+    assert agents.running(lab.spec, target)
+
+
+def test_three_devices_one_bare_up_then_down_leaves_nothing(tmp_path: Path) -> None:
     lab = Lab("idown", "10.252.0.0/24", tmp_path / "idown")
-    lab.fleet("lab", "up", "--devices", "3")
+    lab.fleet("lab", "up", "--devices", "2", "--bare", "1")
     try:
         status = lab.status()
         assert [(d["ssh"], d["docker"]) for d in status["devices"]] == [(True, True)] * 3
+        assert status["devices"][2]["bare"]
         code, _ = lab.ssh("10.252.0.13", f"docker run -d -m 16m {WORKLOAD.tag} sleep 600")
         assert code == 0
         present = {item.split()[0] for item in leftovers(lab)}
