@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -305,11 +306,12 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"known_hosts": str(store.path), "devices": rows})
     else:
-        table = Table("device", "host", "host key", "fingerprint", title=f"{store.path}")
+        table = Table("device", "host", "host key", "fingerprint", title=f"{store.path}",
+                      box=box.SIMPLE_HEAD)
         table.columns[3].overflow = "fold"
         for r in rows:
             style = "red" if r in refused else "green"
-            table.add_row(r["device"], f"{r['host']}:{r['port']}",
+            table.add_row(r["device"], r["host"] if r["port"] == 22 else f"{r['host']}:{r['port']}",
                           f"[{style}]{r['result']}[/]", r.get("fingerprint") or "-")
         out.print(table)
     return EXIT_FAILED if refused else EXIT_OK

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -82,8 +83,9 @@ def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> 
 
 
 def render(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> RenderableType:
-    table = Table("device", "address", "profile", "agent", "inventory", "ssh host key",
-                  title=f"on the LAN: {len(found)} boards ({scan.seconds:.1f} s of mDNS)")
+    table = Table("device", "address", "profile", "agent", "inventory",
+                  title=f"on the LAN: {len(found)} boards ({scan.seconds:.1f} s of mDNS)",
+                  box=box.SIMPLE_HEAD)
     for column in table.columns:
         column.no_wrap = True
     for f in found:
@@ -91,8 +93,7 @@ def render(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> Rendera
         inventory = "[yellow]new[/]" if f.new else (
             "yes" if f.inventory_id == f.seen.id else f"as {f.inventory_id}")
         table.add_row(f.seen.id, ", ".join(f.seen.addresses), a.profile if a else "-",
-                      a.agent if a else "[yellow]none: bare[/]", inventory,
-                      (a.ssh_fingerprint[:16] + "...") if a and a.ssh_fingerprint else "-")
+                      a.agent if a else "[yellow]bare[/]", inventory)
     lines: list[RenderableType] = [table]
     if absent:
         lines.append(Text(f"in the inventory, not heard: {', '.join(absent)}"))
