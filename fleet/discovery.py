@@ -119,9 +119,13 @@ class Browser:
         return self._sightings.removed(host, service_type) if host else []
 
     async def _resolve(self, service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
-        if not await info.async_request(self._zeroconf, self._timeout_ms):
-            log.debug("mDNS: %s did not resolve", name)
+        try:
+            info = AsyncServiceInfo(service_type, name)
+            if not await info.async_request(self._zeroconf, self._timeout_ms):
+                log.debug("mDNS: %s did not resolve", name)
+                return
+        except Exception as e:  # zeroconf refusing a malformed name: skip it, keep browsing
+            self._emit([Rejected(name, (), f"{type(e).__name__}: {e}")])
             return
         addresses = info.parsed_scoped_addresses(IPVersion.V4Only)
         if service_type == SERVICE_TYPE:

@@ -14,19 +14,20 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fleet import discovery, inventory
+from fleet.advert import SERVICE_TYPE
 from fleet.controller import Controller
 from fleet.discovery import Browser
 from fleet.impedance import Health
 from fleet.lab import agents, device
 from fleet.lab.spec import LabDevice
-from fleet.sightings import DeviceGone, DeviceSeen, Event
+from fleet.sightings import DeviceGone, DeviceSeen, Event, Rejected
 from fleet.store import Store
 from tests.integration.conftest import AGENTS, BARE
 from tests.integration.lablib import Lab
@@ -68,6 +69,16 @@ async def collect(until: Any, timeout: float) -> tuple[list[Event], float]:
                 if until(events):
                     break
     return events, time.monotonic() - started
+
+
+async def until(browser: Browser, events: list[Event], done: Callable[[], bool],
+                timeout: float) -> None:
+    """Add the browser's events to `events` until `done()`."""
+    async with asyncio.timeout(timeout):
+        async for event in browser:
+            events.append(event)
+            if done():
+                return
 
 
 def seen_ids(events: list[Event]) -> set[str]:
@@ -114,20 +125,13 @@ def test_a_device_vanishes_when_its_agent_stops_and_returns_when_it_starts(lab: 
         events: list[Event] = []
         loop = asyncio.get_running_loop()
 
-        async def until(done: Any, timeout: float) -> None:
-            async with asyncio.timeout(timeout):
-                async for event in browser:
-                    events.append(event)
-                    if done():
-                        return
-
         async with Browser(interfaces=[BRIDGE]) as browser:
-            await until(lambda: d.id in seen_ids(events), 5.0)
+            await until(browser, events, lambda: d.id in seen_ids(events), 5.0)
             await loop.run_in_executor(None, agents.stop, lab.spec, d)  # a clean SIGTERM
-            await until(lambda: events[-1] == DeviceGone(d.id), 15.0)
+            await until(browser, events, lambda: events[-1] == DeviceGone(d.id), 15.0)
             assert seen_ids(events) >= set(AGENTS) - {d.id}
             await loop.run_in_executor(None, agents.resume, lab.spec, d)
-            await until(lambda: d.id in seen_ids(events), 30.0)
+            await until(browser, events, lambda: d.id in seen_ids(events), 30.0)
         return events
 
     try:
@@ -247,3 +251,56 @@ def test_the_controller_adds_what_it_finds_unmanaged_and_records_it(lab: Lab,
         events = {(e.device, e.kind) for e in store.events(limit=1000)}
     assert ("raspberrypi", "lan_seen") in events
     assert {(a, "lan_seen") for a in AGENTS} <= events
+
+
+ROGUE = """
+import socket, sys
+from zeroconf import ServiceInfo, Zeroconf
+from fleet.advert import SERVICE_TYPE
+ip = sys.argv[1]
+zc = Zeroconf(interfaces=[ip])
+def txt(device_id):
+    return {"v": "1", "id": device_id, "profile": "pi4b-8g", "arch": "arm64", "mem": "8192",
+            "disk": "29917"}
+for name, device_id in (("rogue-bad", "Not_An_Id"), ("rogue-dup", sys.argv[2])):
+    zc.register_service(ServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=22,
+                                    properties=txt(device_id), server=f"{name}.local.",
+                                    parsed_addresses=[ip]))
+print("ready", flush=True)
+sys.stdin.read()
+zc.close()
+"""
+
+
+def test_bad_and_duplicate_records_are_skipped_and_browsing_goes_on(lab: Lab) -> None:
+    bare = lab_device(lab, BARE[0])
+    original = lab_device(lab, AGENTS[0])
+    command = ["nsenter", f"--net=/run/netns/{lab.spec.netns(bare)}", sys.executable, "-c",
+               ROGUE, bare.ip, original.id]
+    rogues: list[subprocess.Popen[str]] = []
+
+    def start_rogue() -> None:  # another board claiming a taken id, and one with a bad id
+        rogues.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True))
+        assert rogues[0].stdout is not None and rogues[0].stdout.readline().strip() == "ready"
+
+    async def watch() -> list[Event]:
+        events: list[Event] = []
+
+        async with Browser(interfaces=[BRIDGE]) as browser:
+            await until(browser, events, lambda: set(AGENTS) <= seen_ids(events), 5.0)
+            await asyncio.get_running_loop().run_in_executor(None, start_rogue)
+            await until(browser, events,
+                        lambda: sum(isinstance(e, Rejected) for e in events) >= 2, 10.0)
+        return events
+
+    try:
+        events = asyncio.run(watch())
+    finally:
+        for rogue in rogues:
+            rogue.communicate("", timeout=10)
+    reasons = {e.name: e.reason for e in events if isinstance(e, Rejected)}
+    assert "invalid device id" in reasons[f"rogue-bad.{SERVICE_TYPE}"]
+    assert "duplicate id" in reasons[f"rogue-dup.{SERVICE_TYPE}"]
+    real = [e for e in events if isinstance(e, DeviceSeen) and e.id == original.id]
+    assert real and all(e.addresses == (original.ip,) for e in real)
