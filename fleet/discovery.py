@@ -142,7 +142,7 @@ class Browser:
             if await resolver.async_request(self._zeroconf, self._timeout_ms):
                 self._emit(self._sightings.bare_record(
                     host, resolver.parsed_scoped_addresses(), 22, BY_NAME))
-            elif BY_NAME in self._sightings.bare_sources(host):
+            else:  # says nothing unless it had answered before
                 self._emit(self._sightings.removed(host, BY_NAME))
 
         while True:

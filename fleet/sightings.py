@@ -88,8 +88,7 @@ class Sightings:
                     ) -> list[Event]:
         """A bare board's service record, or an answer to its host name."""
         kept = self._ours(addresses)
-        label = host.removesuffix(".").removesuffix(".local").lower()
-        device_id = label.translate(_INVALID_ID_CHARS)
+        label, device_id = _bare_id(host)
         if not kept:
             return []
         if not DEVICE_ID.fullmatch(device_id):
@@ -103,16 +102,12 @@ class Sightings:
         if source == SERVICE_TYPE:
             self._fleet.pop(name, None)
         else:
-            device_id = name.removesuffix(".").removesuffix(".local").lower().translate(
-                _INVALID_ID_CHARS)
+            _, device_id = _bare_id(name)
             sources = self._bare.get(device_id, {})
             sources.pop(source, None)
             if not sources:
                 self._bare.pop(device_id, None)
         return self._settle()
-
-    def bare_sources(self, device_id: str) -> set[str]:
-        return set(self._bare.get(device_id, {}))
 
     def _ours(self, addresses: Iterable[str]) -> tuple[str, ...]:
         kept = []
@@ -140,3 +135,9 @@ class Sightings:
         events += [s for i, s in now.items() if self._shown.get(i) != s]
         self._shown = now
         return events
+
+
+def _bare_id(host: str) -> tuple[str, str]:
+    """A bare board's host name (`Kitchen_Pi.local.`) -> its label and device id (`kitchen-pi`)."""
+    label = host.removesuffix(".").removesuffix(".local").lower()
+    return label, label.translate(_INVALID_ID_CHARS)

@@ -104,3 +104,10 @@ def test_addresses_outside_the_browsed_networks_are_not_ours() -> None:
     assert s.fleet_record(instance("other-lab"), txt("other-lab"), ["10.250.0.11"], 22) == []
     [seen] = s.fleet_record(instance("pi-1"), txt("pi-1"), ["10.250.0.11", "10.248.0.11"], 22)
     assert isinstance(seen, DeviceSeen) and seen.addresses == ("10.248.0.11",)
+
+
+def test_a_name_that_never_answered_going_quiet_says_nothing() -> None:
+    s = Sightings()
+    assert s.removed("Kitchen_Pi", BY_NAME) == []
+    s.bare_record("Kitchen_Pi", ["10.0.0.8"], 22, BY_NAME)
+    assert s.removed("Kitchen_Pi", BY_NAME) == [DeviceGone("kitchen-pi")]
