@@ -7,6 +7,7 @@
     ├── KeyFormatError          a public key or fingerprint that is not well-formed
     ├── SshError                talking to a board over SSH failed
     │   ├── SshConnectError     no SSH server at host:port (refused, timed out, not SSH)
+    │   ├── SshAuthError        the board refused fleet's login (user, key)
     │   └── HostKeyError        a host key fleet will not trust; carries every fingerprint
     │       ├── HostKeyChangedError     a pinned board offers a different key: a hard stop
     │       ├── HostKeyMismatchError    first contact, and the key is not the one advertised
@@ -75,6 +76,16 @@ class SshConnectError(SshError):
         self.port = port
         self.reason = reason
         super().__init__(f"{host}:{port}: {reason}")
+
+
+class SshAuthError(SshError):
+    """The board's sshd refused the login: the user or the key is wrong."""
+
+    def __init__(self, device_id: str, user: str, reason: str) -> None:
+        self.device_id = device_id
+        self.user = user
+        super().__init__(f"{device_id}: login as {user!r} refused ({reason}); check the "
+                         "inventory's ssh.user and ssh.key, and the board's authorized_keys")
 
 
 class HostKeyError(SshError):

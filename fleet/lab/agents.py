@@ -49,7 +49,7 @@ def start(spec: LabSpec, d: LabDevice, interval: float = 5.0) -> None:
     """Run the agent container, restarted by the engine unless stopped on purpose."""
     engine_group = os.stat(spec.docker_socket(d)).st_gid
     # The agent (uid 65534) reads it: ssh-keygen makes it 0644 under the usual umask only.
-    host_key = spec.device_dir(d) / "ssh_host_ed25519_key.pub"
+    host_key = spec.ssh_dir(d) / "ssh_host_ed25519_key.pub"
     host_key.chmod(0o644)
     client = _client(spec, d)
     try:

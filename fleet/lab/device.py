@@ -18,6 +18,7 @@ from fleet.lab.spec import LabDevice, LabSpec
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _AVAHI_ETC = "/etc/avahi"
+_SSH_ETC = "/etc/ssh"
 _HOST_KEY = "ssh_host_ed25519_key"
 _HOST_KEY_PUB = f"{_HOST_KEY}.pub"
 
@@ -55,11 +56,15 @@ def create(spec: LabSpec, device: LabDevice) -> None:
         (d / "avahi" / "hosts").write_text("")
         (d / "avahi" / "avahi-daemon.conf").write_text(lab.avahi_config(device))
         binds.append(f"mount --bind {d / 'avahi'} {_AVAHI_ETC}")
+    # Its own /etc/ssh holds its host keys where a board's are, for whatever looks there
+    # (an agent that `fleet enroll` starts mounts the public key from it).
+    spec.ssh_dir(device).mkdir(exist_ok=True)
+    binds.append(f"mount --bind {spec.ssh_dir(device)} {_SSH_ETC}")
     # A fresh /run gives the device its own docker.sock, containerd and sshd dirs.
     script = " && ".join(["mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
     run(_enter(spec, device, ["sh", "-c", script]))
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id,
-         "-f", str(d / _HOST_KEY)])
+         "-f", str(spec.ssh_dir(device) / _HOST_KEY)])
     (d / "sshd_config").write_text(lab.sshd_config(spec, device))
 
 
@@ -156,7 +161,7 @@ def mdns_published(spec: LabSpec, device: LabDevice) -> bool:
 
 def host_key(spec: LabSpec, device: LabDevice) -> str:
     """The device's sshd host key as `type base64`, the way known_hosts lists it."""
-    key_type, blob, *_ = (spec.device_dir(device) / _HOST_KEY_PUB).read_text().split()
+    key_type, blob, *_ = (spec.ssh_dir(device) / _HOST_KEY_PUB).read_text().split()
     return f"{key_type} {blob}"
 
 
@@ -167,8 +172,8 @@ def rekey_ssh(spec: LabSpec, device: LabDevice, timeout: float = 30) -> str:
     agent's read-only bind mount of the public key (a mount of the file, not
     of its name) shows the new one; the agent reads it when it next starts.
     """
-    d = spec.device_dir(device)
-    with tempfile.TemporaryDirectory(dir=d) as tmp:
+    d = spec.ssh_dir(device)
+    with tempfile.TemporaryDirectory(dir=spec.device_dir(device)) as tmp:
         new = Path(tmp) / "key"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id, "-f", str(new)])
         (d / _HOST_KEY).write_bytes(new.read_bytes())

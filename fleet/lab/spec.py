@@ -82,6 +82,10 @@ class LabSpec:
     def device_dir(self, device: LabDevice) -> Path:
         return self.root / "devices" / device.id
 
+    def ssh_dir(self, device: LabDevice) -> Path:
+        """The device's /etc/ssh (a bind mount in its namespace): its sshd host keys."""
+        return self.device_dir(device) / "etc-ssh"
+
     def docker_socket(self, device: LabDevice) -> Path:
         """The device's engine socket as the host sees it (the device also has /run/docker.sock)."""
         return self.device_dir(device) / "docker.sock"
@@ -159,7 +163,7 @@ def sshd_config(spec: LabSpec, device: LabDevice) -> str:
     d = spec.device_dir(device)
     return "\n".join((
         f"ListenAddress {device.ip}",
-        f"HostKey {d / 'ssh_host_ed25519_key'}",
+        f"HostKey {spec.ssh_dir(device) / 'ssh_host_ed25519_key'}",
         f"AuthorizedKeysFile {spec.client_key}.pub",
         "PermitRootLogin prohibit-password",
         "PasswordAuthentication no",

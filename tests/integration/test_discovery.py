@@ -41,7 +41,7 @@ def lab_device(lab: Lab, device_id: str) -> LabDevice:
 
 
 def sshd_fingerprint(lab: Lab, device_id: str) -> str:
-    pub = lab.spec.device_dir(LabDevice(0, device_id, "", "")) / "ssh_host_ed25519_key.pub"
+    pub = lab.spec.ssh_dir(LabDevice(0, device_id, "", "")) / "ssh_host_ed25519_key.pub"
     shown = subprocess.run(["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True,
                            check=True)
     return shown.stdout.split()[1]
@@ -165,7 +165,7 @@ def test_trust_pins_from_mdns_then_matches(lab: Lab, known_hosts: Path) -> None:
 def rekeyed(lab: Lab) -> Iterator[tuple[LabDevice, str]]:
     """A device whose sshd got a new host key; the old one is put back afterwards."""
     d = lab_device(lab, AGENTS[2])
-    key = lab.spec.device_dir(d) / "ssh_host_ed25519_key"
+    key = lab.spec.ssh_dir(d) / "ssh_host_ed25519_key"
     saved = key.with_suffix(".saved")
     shutil.copy(key, saved)
     shutil.copy(f"{key}.pub", f"{saved}.pub")
@@ -198,7 +198,7 @@ def test_a_changed_host_key_is_refused_until_accepted_deliberately(
 
 
 def _old_key_line(lab: Lab, d: LabDevice) -> str:
-    saved = lab.spec.device_dir(d) / "ssh_host_ed25519_key.saved.pub"
+    saved = lab.spec.ssh_dir(d) / "ssh_host_ed25519_key.saved.pub"
     kind, blob = saved.read_text().split()[:2]
     return f"{kind} {blob}"
 

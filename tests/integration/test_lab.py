@@ -192,7 +192,7 @@ def test_a_bare_board_publishes_its_host_name_and_nothing_else(lab: Lab) -> None
 
 def test_rekey_ssh_gives_the_device_a_new_host_key(lab: Lab, tmp_path: Path) -> None:
     target = devices(lab)[3]
-    key = lab.spec.device_dir(target) / "ssh_host_ed25519_key"
+    key = lab.spec.ssh_dir(target) / "ssh_host_ed25519_key"
     before = offered_key(target.ip)
     assert before == device.host_key(lab.spec, target)
     for file in (key, key.with_suffix(".pub"), lab.spec.known_hosts):

@@ -1,0 +1,1 @@
+"""Deploying over SSH: connections, facts, operations, image pushes and the rollout itself."""
