@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,25 +36,45 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", re.IGNORECASE)
 _UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 _MAX_MB = 2**30  # a PiB: past any board, small enough to stay an exact int
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONSTRAINT = re.compile(r"\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S+)\s*")
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch")
 _DISK_KEYS = ("image", "volumes", "logs")
 
 
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """A whole compose file: its name, its services, and its config files (name -> path)."""
+
+    name: str
+    services: tuple[Service, ...]
+    configs: Mapping[str, Path] = field(default_factory=dict)
+
+
 def load(path: Path | str) -> tuple[Service, ...]:
     """The services of the compose file at `path`, in file order."""
+    return load_stack(path).services
+
+
+def load_stack(path: Path | str) -> Stack:
+    """The compose file at `path`; its name is `name:`, else the file's name up to a dot."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("no such stack file", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the stack file: {e}", path=str(path)) from None
-    return loads(text, str(path))
+    return loads_stack(text, str(path))
 
 
 def loads(text: str, path: str = "<string>") -> tuple[Service, ...]:
     """Parse compose text; `path` is for messages."""
+    return loads_stack(text, path).services
+
+
+def loads_stack(text: str, path: str = "<string>") -> Stack:
+    """Parse compose text; `path` names it in messages, and config files are relative to it."""
     root = parse(text, path)
     if not isinstance(root.value, dict):
         raise root.expected("a compose file: a mapping with 'services'")
@@ -63,7 +84,46 @@ def loads(text: str, path: str = "<string>") -> tuple[Service, ...]:
     entries = top["services"].entries()
     if not entries:
         raise top["services"].error("the stack has no services")
-    return tuple(_service(key, body) for key, body in entries)
+    name = top["name"].text("a stack name") if "name" in top else _file_stack_name(path)
+    if not _STACK_NAME.fullmatch(name):
+        raise top["name"].error(f"invalid stack name {name!r}: use a-z, 0-9, '_' and '-', "
+                                "starting with a letter or digit")
+    configs = _configs(top["configs"], Path(path).parent) if "configs" in top else {}
+    services = tuple(_service(key, body) for key, body in entries)
+    for key, body in entries:
+        _check_config_refs(key, body, configs)
+    return Stack(name, services, MappingProxyType(configs))
+
+
+def _file_stack_name(path: str) -> str:
+    """As compose names a project after its directory: here the file, lowercased and cleaned."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", Path(path).name.split(".")[0].lower()).strip("-_")
+    return name or "stack"
+
+
+def _configs(node: Node, base: Path) -> dict[str, Path]:
+    """Top-level `configs:` -> {name: the file, relative to the stack file}."""
+    found = {}
+    for key, body in node.entries():
+        fields = body.fields(("file",))
+        if "file" not in fields:
+            raise key.error("a config needs `file:`, a path relative to the stack file "
+                            "(fleet copies it to each device that runs a service using it)")
+        file = base / fields["file"].text("a file path")
+        if not file.is_file():
+            raise fields["file"].error(f"no such file: {file}")
+        found[key.text("a config name")] = file
+    return found
+
+
+def _check_config_refs(key: Node, body: Node, configs: Mapping[str, Path]) -> None:
+    node = body.fields().get("configs")
+    for item in node.items() if node is not None else ():
+        source = item.fields().get("source") if isinstance(item.value, dict) else item
+        name = source.text("a config name") if source is not None else ""
+        if name not in configs:
+            raise item.error(f"service {key.value!r} uses config {name!r}, which the file's "
+                             "top-level `configs:` does not define")
 
 
 # -- values that stand alone (public so they can be tested on their own) ----------

@@ -1,4 +1,4 @@
-"""The controller's SQLite state (WAL): devices, the latest heartbeat of each, append-only events.
+"""The controller's SQLite state (WAL): devices, latest heartbeats, events, deployments.
 
 WAL lets readers (`fleet status`, the TUI) read while the daemon writes, and
 makes a batched flush one fsync-light transaction. Heartbeats are kept as
@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device, at);
+CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY, stack TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+    status TEXT NOT NULL, plan TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deployment_devices (
+    deployment INTEGER NOT NULL REFERENCES deployments(id), device TEXT NOT NULL,
+    status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (deployment, device));
 """
 _SEEN = ("INSERT INTO devices VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
          "last_seen = max(last_seen, excluded.last_seen)")
@@ -74,6 +80,48 @@ class Store:
     def event(self, at: float, device: str, kind: str, detail: str = "") -> None:
         self._db.execute("INSERT INTO events (at, device, kind, detail) VALUES (?, ?, ?, ?)",
                          (at, device, kind, detail))
+
+    def deployment_started(self, at: float, stack: str, plan: str,
+                           devices: Mapping[str, str]) -> int:
+        """Record a deploy before it acts: its plan (JSON) and each device's intent; its id."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO deployments (stack, started, status, plan) VALUES (?, ?, ?, ?)",
+                (stack, at, "running", plan))
+            deployment = cursor.lastrowid
+            assert deployment is not None
+            self._db.executemany(
+                "INSERT INTO deployment_devices VALUES (?, ?, 'pending', ?)",
+                [(deployment, d, detail) for d, detail in devices.items()])
+        return deployment
+
+    def deployment_finished(self, deployment: int, at: float,
+                            results: Mapping[str, tuple[bool, str]]) -> None:
+        """Each device's outcome (ok, detail), and the deploy's: ok only if every device is."""
+        status = "ok" if all(ok for ok, _ in results.values()) else "failed"
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO deployment_devices VALUES (?, ?, ?, ?) ON CONFLICT "
+                "(deployment, device) DO UPDATE SET status = excluded.status, "
+                "detail = excluded.detail",
+                [(deployment, d, "ok" if ok else "failed", detail)
+                 for d, (ok, detail) in results.items()])
+            self._db.execute("UPDATE deployments SET finished = ?, status = ? WHERE id = ?",
+                             (at, status, deployment))
+
+    def deployments(self, limit: int = 20) -> list[dict[str, object]]:
+        """The newest deploys, newest first, each with its devices' outcomes."""
+        rows = self._db.execute("SELECT id, stack, started, finished, status FROM deployments "
+                                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        found = []
+        for deployment, stack, started, finished, status in rows:
+            devices = self._db.execute(
+                "SELECT device, status, detail FROM deployment_devices WHERE deployment = ? "
+                "ORDER BY device", (deployment,)).fetchall()
+            found.append({"id": deployment, "stack": stack, "started": started,
+                          "finished": finished, "status": status,
+                          "devices": {d: {"status": st, "detail": de} for d, st, de in devices}})
+        return found
 
     def latest(self) -> dict[str, tuple[Heartbeat, float]]:
         """Every device's latest stored heartbeat, decoded."""

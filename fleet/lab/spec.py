@@ -160,7 +160,6 @@ def expand_profiles(profile_list: str, count: int) -> list[str]:
 
 def sshd_config(spec: LabSpec, device: LabDevice) -> str:
     """The device's sshd: key auth only, its own host key, the lab's client key."""
-    d = spec.device_dir(device)
     return "\n".join((
         f"ListenAddress {device.ip}",
         f"HostKey {spec.ssh_dir(device) / 'ssh_host_ed25519_key'}",

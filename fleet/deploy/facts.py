@@ -1,0 +1,241 @@
+"""What a board is and runs, from one remote command (playbooks/status.sh) and pure parsers.
+
+The playbook prints sections headed `### NAME`; each parser takes a section's
+text and returns a value, raising FactsError (which names the section and
+line) on anything it cannot read. `gather` is the only function here with IO.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from fleet.deploy import playbooks
+from fleet.deploy.connection import Connection
+from fleet.errors import FleetError
+from fleet.model import Arch, PortBinding
+
+AGENT_CONTAINER = "fleet-agent"
+PREVIOUS = ".prev"  # the suffix of the revision kept for rollback, stopped
+_PORT = re.compile(r"(?:[\d.]+|\[[0-9a-fA-F:]*\]|::):(\d+)(?:-(\d+))?->(\d+)(?:-\d+)?/(\w+)")
+_VERSION = re.compile(r"\d+\.\d+[\w.+~-]*")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class FactsError(FleetError):
+    """A board's answer that fleet cannot read; names the device, section and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container on the board, fleet's labels read out."""
+
+    id: str
+    name: str
+    state: str  # created, running, paused, restarting, exited, dead
+    status: str  # docker's words, e.g. "Up 3 minutes (healthy)"
+    image: str
+    ports: tuple[PortBinding, ...] = ()
+    stack: str = ""
+    service: str = ""
+    replica: int = -1
+    revision: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def is_previous(self) -> bool:
+        """A stopped copy of an earlier revision, kept for rollback."""
+        return self.name.endswith(PREVIOUS)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """One board, as its status playbook saw it."""
+
+    device: str
+    machine: str  # uname -m
+    arch: Arch | None
+    os: str
+    docker: str | None  # the engine's version; None when missing or not answering
+    docker_problem: str
+    disk_free_mb: int
+    disk_total_mb: int
+    containers: tuple[Container, ...] = ()
+    images: Mapping[str, str] = field(default_factory=dict)  # ref -> image id
+    layers: frozenset[str] = frozenset()  # the diff_ids of every layer the engine has
+    files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 (fleet's configs)
+
+    @property
+    def agent(self) -> Container | None:
+        return next((c for c in self.containers if c.name == AGENT_CONTAINER), None)
+
+    @property
+    def agent_version(self) -> str | None:
+        agent = self.agent
+        return agent.image.rpartition(":")[2] if agent and ":" in agent.image else None
+
+    def stack(self, name: str) -> tuple[Container, ...]:
+        """This stack's containers, rollback copies included."""
+        return tuple(c for c in self.containers if c.stack == name)
+
+    def ports_taken(self, besides: str = "") -> frozenset[tuple[int, str]]:
+        """Host ports that containers other than stack `besides`'s publish."""
+        return frozenset((p.host, p.protocol) for c in self.containers
+                         if c.stack != besides or not besides for p in c.ports)
+
+
+def gather(conn: Connection, timeout: float = 60) -> Facts:
+    """Run the status playbook on the board and parse what it printed."""
+    result = playbooks.run(conn, "status", timeout=timeout)
+    if not result.ok:
+        raise FactsError(f"{conn.device}: reading its facts failed: {result.why()}")
+    return parse(conn.device, result.text)
+
+
+def parse(device: str, text: str) -> Facts:
+    """The whole answer of playbooks/status.sh -> Facts."""
+    sections = split_sections(device, text)
+    machine, arch = parse_arch(device, sections.get("arch", ""))
+    version, problem = parse_docker(sections.get("docker", ""))
+    free, total = parse_disk(device, sections.get("disk", ""))
+    images, layers = parse_images(device, sections.get("images", ""))
+    return Facts(
+        device=device, machine=machine, arch=arch, os=parse_os(sections.get("os", "")),
+        docker=version, docker_problem=problem, disk_free_mb=free, disk_total_mb=total,
+        containers=parse_containers(device, sections.get("containers", "")),
+        images=images, layers=layers,
+        files=parse_files(device, sections.get("files", "")))
+
+
+def split_sections(device: str, text: str) -> dict[str, str]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("### "):
+            current = sections.setdefault(line[4:].strip(), [])
+        elif current is None:
+            if line.strip():
+                raise FactsError(f"{device}: status line {n}: text before any section: {line!r}")
+        else:
+            current.append(line)
+    if "arch" not in sections or "disk" not in sections:
+        raise FactsError(f"{device}: the status playbook's answer lacks its arch or disk section")
+    return {name: "\n".join(lines) for name, lines in sections.items()}
+
+
+def parse_arch(device: str, text: str) -> tuple[str, Arch | None]:
+    """`uname -m` -> (the machine name, the Arch fleet knows it as, or None)."""
+    machine = text.strip()
+    if not machine or len(machine.split()) != 1:
+        raise FactsError(f"{device}: arch: expected one word from uname -m, got {text!r}")
+    try:
+        return machine, Arch.parse(machine)
+    except ValueError:
+        return machine, None
+
+
+def parse_os(text: str) -> str:
+    """/etc/os-release -> its PRETTY_NAME (or NAME), unquoted; "" when absent."""
+    values = {}
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq:
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    return values.get("PRETTY_NAME") or values.get("NAME", "")
+
+
+def parse_docker(text: str) -> tuple[str | None, str]:
+    """The docker section -> (server version, "") or (None, what is wrong)."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if _VERSION.fullmatch(first):
+        return first, ""
+    if first == "missing":
+        return None, "docker is not installed (fleet enroll installs it)"
+    return None, f"docker is not answering: {first or 'no output'}"
+
+
+def parse_disk(device: str, text: str) -> tuple[int, int]:
+    """`df -Pk` line of the engine's filesystem -> (free MB, total MB)."""
+    fields = text.split()
+    try:
+        total_kb, free_kb = int(fields[1]), int(fields[3])
+    except (IndexError, ValueError):
+        raise FactsError(f"{device}: disk: expected a `df -Pk` line, got {text!r}") from None
+    return free_kb // 1024, total_kb // 1024
+
+
+def parse_ports(text: str) -> tuple[PortBinding, ...]:
+    """docker ps's Ports column -> what it publishes (once, though bound on IPv4 and IPv6)."""
+    ports: set[PortBinding] = set()
+    for m in _PORT.finditer(text):
+        low, container = int(m[1]), int(m[3])
+        high = int(m[2]) if m[2] else low
+        ports.update(PortBinding(p, container + p - low, m[4]) for p in range(low, high + 1))
+    return tuple(sorted(ports))
+
+
+def parse_containers(device: str, text: str) -> tuple[Container, ...]:
+    containers = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 10:
+            raise FactsError(f"{device}: containers line {n}: expected 10 tab-separated "
+                             f"fields, got {len(fields)}: {line!r}")
+        cid, name, state, status, image, ports, stack, service, replica, revision = fields
+        containers.append(Container(
+            id=cid, name=name.lstrip("/"), state=state, status=status, image=image,
+            ports=parse_ports(ports), stack=stack, service=service,
+            replica=int(replica) if replica.isdigit() else -1, revision=revision))
+    return tuple(containers)
+
+
+def parse_images(device: str, text: str) -> tuple[Mapping[str, str], frozenset[str]]:
+    """`ID<TAB>[tags]<TAB>[diff_ids]` per image -> ({ref: id}, every layer the engine holds)."""
+    refs: dict[str, str] = {}
+    layers: set[str] = set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        image_id, _, rest = line.strip().partition("\t")
+        tags, _, diff_ids = rest.partition("\t")
+        if not _DIGEST.fullmatch(image_id):
+            raise FactsError(f"{device}: images line {n}: not an image id: {line[:80]!r}")
+        refs.update((tag, image_id) for tag in _digest_list(device, n, tags, any_text=True))
+        layers.update(_digest_list(device, n, diff_ids))
+    return MappingProxyType(refs), frozenset(layers)
+
+
+def _digest_list(device: str, n: int, text: str, *, any_text: bool = False) -> list[str]:
+    """A JSON list of strings (docker prints `null` for an empty one); digests unless any_text."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = ""
+    items = [] if items is None else items
+    if not isinstance(items, list) or not all(
+            isinstance(i, str) and (any_text or _DIGEST.fullmatch(i)) for i in items):
+        what = "names" if any_text else "sha256 digests"
+        raise FactsError(f"{device}: images line {n}: expected a JSON list of {what}: "
+                         f"{text[:80]!r}")
+    return items
+
+
+def parse_files(device: str, text: str) -> Mapping[str, str]:
+    """`sha256sum` lines -> {path: digest}."""
+    files = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, path = line.partition("  ")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not path:
+            raise FactsError(f"{device}: files line {n}: expected `sha256  path`: {line!r}")
+        files[path] = digest
+    return MappingProxyType(files)

@@ -1,0 +1,43 @@
+#!/bin/sh
+# What fleet must know of a board before deploying to it, in one round trip:
+# sections headed "### NAME", each parsed by fleet/deploy/facts.py. Reads only.
+set -eu
+
+section() { printf '### %s\n' "$1"; }
+
+section arch
+uname -m
+
+section os
+if [ -r /etc/os-release ]; then cat /etc/os-release; fi
+
+section docker
+answering=no
+if ! command -v docker >/dev/null 2>&1; then
+    echo "missing"
+elif docker version --format '{{.Server.Version}}' 2>&1; then
+    answering=yes
+fi  # else its error is the section's text: installed, not answering
+
+section disk
+root=/var/lib/docker
+[ -d "$root" ] || root=/
+df -Pk "$root" | tail -n 1
+
+if [ "$answering" = yes ]; then
+    section containers
+    docker ps -a --no-trunc --format \
+        '{{.ID}}	{{.Names}}	{{.State}}	{{.Status}}	{{.Image}}	{{.Ports}}	{{.Label "fleet.stack"}}	{{.Label "fleet.service"}}	{{.Label "fleet.replica"}}	{{.Label "fleet.revision"}}'
+
+    section images
+    ids=$(docker images -aq)
+    if [ -n "$ids" ]; then
+        # shellcheck disable=SC2086  # one argument per image id
+        docker image inspect --format '{{.Id}}	{{json .RepoTags}}	{{json .RootFS.Layers}}' $ids
+    fi
+fi
+
+section files
+if [ -d /var/lib/fleet/stacks ]; then
+    find /var/lib/fleet/stacks -type f -path '*/configs/*' -exec sha256sum {} +
+fi

@@ -1,0 +1,91 @@
+"""Operations from data files: a stack, placements and a board's status in; the steps out.
+
+In a case's status, {rev:NAME} stands for the revision fleet computes for
+container NAME and {sha:CONFIG} for a config file's digest, so a case can
+say "this board runs exactly what the plan wants".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from fleet.deploy import containers, operations
+from fleet.deploy.containers import ContainerSpec
+from fleet.deploy.facts import parse
+from fleet.deploy.operations import Action, parse_applied
+from fleet.model import Placement, PortBinding
+from fleet.stack import loads_stack
+
+CASES = sorted((Path(__file__).parents[1] / "data" / "operations").glob("*.yaml"))
+
+
+def wanted(case: dict[str, Any], tmp: Path) -> list[ContainerSpec]:
+    for name, text in case["configs"].items():
+        (tmp / name).write_text(text)
+    stack = loads_stack(case["stack"], str(tmp / "stack.yaml"))
+    digests = {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in stack.configs.items()}
+    services = {s.name: s for s in stack.services}
+    specs = []
+    for text in case["placements"]:
+        unit, *ports = text.split()
+        service, replica = unit.split("#")
+        bindings = tuple(PortBinding(*map(int, p.split(":"))) for p in ports)
+        placement = Placement(service, int(replica), "dev", bindings)
+        specs.append(containers.spec(stack.name, services[service], placement,
+                                     case["image_ids"][services[service].image], digests))
+    return specs
+
+
+def status(case: dict[str, Any], specs: list[ContainerSpec]) -> str:
+    revisions = {c.name: c.revision for c in specs}
+    digests = {f.name: f.sha256 for c in specs for f in c.files}
+    text = re.sub(r"\{rev:([^}]+)\}", lambda m: revisions[m[1]], case["status"])
+    return re.sub(r"\{sha:([^}]+)\}", lambda m: digests[m[1]], text)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_only_the_needed_steps(path: Path, tmp_path: Path) -> None:
+    case = YAML(typ="safe").load(path.read_text())
+    specs = wanted(case, tmp_path)
+    device = operations.steps(parse("dev", status(case, specs)), specs[0].stack, specs)
+    assert [f"{s.action} {s.target}" for s in device.steps] == case["steps"]
+    assert device.blocked.startswith(case.get("blocked", "")) and bool(device.blocked) == (
+        "blocked" in case)
+
+
+def test_the_apply_calls_quote_every_argument_and_carry_the_labels(tmp_path: Path) -> None:
+    case = YAML(typ="safe").load((CASES[0].parent / "changed-one.yaml").read_text())
+    specs = wanted(case, tmp_path)
+    device = operations.steps(parse("dev", status(case, specs)), "shop", specs)
+    lines = operations.apply_script(device).splitlines()
+    assert lines[-2:] == ["fleet_verify", "fleet_done"]
+    calls = [shlex.split(line) for line in lines[:-2]]
+    assert [c[:2] for c in calls] == [["fleet_ensure", "shop-api-1"],
+                                      ["fleet_ensure", "shop-cache-1"]]
+    api = calls[0]
+    assert api[2] == specs[0].revision
+    assert f"fleet.revision={specs[0].revision}" in api and "fleet.stack=shop" in api
+    assert api[api.index("-e") + 1] == "LOG_LEVEL=debug"
+    assert api[-1] == "fleet/api:1"  # no command: the image comes last
+
+
+def test_no_change_means_no_script() -> None:
+    device = operations.DeviceSteps("dev", (operations.Step(Action.KEEP, "a-b-1"),), ())
+    assert operations.apply_script(device) == "" and device.changes == ()
+
+
+def test_the_apply_report_reads_outcomes_and_failures_and_ignores_noise() -> None:
+    applied = parse_applied("created shop-api-1\nsome docker warning\nreplaced shop-web-1\n"
+                            "failed shop-db-1 did not stay healthy: exited (exit 1)\n"
+                            "rolledback shop-db-1\nremoved shop-old-1\n")
+    assert applied.outcomes == {"shop-api-1": "created", "shop-web-1": "replaced",
+                                "shop-db-1": "failed", "shop-old-1": "removed"}
+    assert applied.failures == {"shop-db-1": "did not stay healthy: exited (exit 1)"}
+    assert not applied.ok
