@@ -336,10 +336,11 @@ def test_any_new_ids_load_back_after_the_examples_in_order(new_ids: list[str]) -
 
 
 def kept_in_order(old: str, new: str) -> None:
-    """Every line of `old` is in `new`, in order; an empty `devices:` may lose its ~ or {}."""
+    """Every line of `old` is in `new`, in order; an empty `devices:` may lose its ~ or {}
+    (and its trailing blanks), wherever it is indented."""
     rest = iter(new.splitlines())
     for line in old.splitlines():
-        if not line.startswith("devices:"):
+        if not line.lstrip().startswith("devices:"):
             assert any(other == line for other in rest), f"{line!r} lost or moved"
 
 
