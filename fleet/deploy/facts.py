@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from fleet.deploy import playbooks
 from fleet.deploy.connection import Connection
+from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
 from fleet.model import Arch, PortBinding
 
@@ -68,7 +69,7 @@ class Facts:
     disk_total_mb: int
     containers: tuple[Container, ...] = ()
     images: Mapping[str, str] = field(default_factory=dict)  # ref -> image id
-    layers: frozenset[str] = frozenset()  # the diff_ids of every layer the engine has
+    layers: frozenset[str] = frozenset()  # the chain id of every layer the engine has
     files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 (fleet's configs)
 
     @property
@@ -198,7 +199,10 @@ def parse_containers(device: str, text: str) -> tuple[Container, ...]:
 
 
 def parse_images(device: str, text: str) -> tuple[Mapping[str, str], frozenset[str]]:
-    """`ID<TAB>[tags]<TAB>[diff_ids]` per image -> ({ref: id}, every layer the engine holds)."""
+    """`ID<TAB>[tags]<TAB>[diff_ids]` per image -> ({ref: id}, the chain ids of every layer).
+
+    A layer is known to the engine by its chain id (it and every layer under it),
+    which is what `docker load` looks for before it reads a layer's file."""
     refs: dict[str, str] = {}
     layers: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
@@ -209,7 +213,7 @@ def parse_images(device: str, text: str) -> tuple[Mapping[str, str], frozenset[s
         if not _DIGEST.fullmatch(image_id):
             raise FactsError(f"{device}: images line {n}: not an image id: {line[:80]!r}")
         refs.update((tag, image_id) for tag in _digest_list(device, n, tags, any_text=True))
-        layers.update(_digest_list(device, n, diff_ids))
+        layers.update(chain_ids(_digest_list(device, n, diff_ids)))
     return MappingProxyType(refs), frozenset(layers)
 
 

@@ -82,7 +82,7 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec]) -> DeviceSt
     for c in wanted:
         have = by_name.get(c.name)
         if have is None:
-            found.append(Step(Action.CREATE, c.name, c.image))
+            found.append(Step(Action.CREATE, c.name))
         elif have.revision != c.revision:
             found.append(Step(Action.REPLACE, c.name,
                               f"revision {have.revision or '?'} -> {c.revision}"))

@@ -1,0 +1,296 @@
+"""`fleet deploy`: read every device, plan, then act on each device in parallel, bounded.
+
+Two phases on one SSH connection per device. `prepare` reads each device's
+facts, plans the stack against what runs, and derives each device's steps
+(nothing is changed; `--dry-run` stops there). `apply` acts per device:
+refuse it before sending anything if an image's architecture or its disk
+says no, push the missing image layers, write config files, run the apply
+playbook. A device that fails is reported; the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
+
+from fleet import scheduler
+from fleet.deploy import containers, operations, playbooks
+from fleet.deploy.connection import Connection
+from fleet.deploy.containers import ContainerSpec
+from fleet.deploy.facts import Facts, gather
+from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
+from fleet.deploy.operations import Action, Applied, DeviceSteps
+from fleet.deploy.push import PushResult, push
+from fleet.errors import ConfigError, FleetError, ImageError
+from fleet.model import Device, DeviceState, Placement, Plan, Service
+from fleet.stack import Stack
+
+T = TypeVar("T")
+R = TypeVar("R")
+Connect = Callable[[Device], Connection]
+
+
+class Progress(Protocol):
+    """Told what each device is doing, for progress bars; every method may be a no-op."""
+
+    def stage(self, device: str, text: str) -> None: ...
+
+    def expect(self, device: str, nbytes: int) -> None: ...
+
+    def sent(self, device: str, nbytes: int) -> None: ...
+
+
+class Quiet:
+    """No progress shown."""
+
+    def stage(self, device: str, text: str) -> None:
+        pass
+
+    def expect(self, device: str, nbytes: int) -> None:
+        pass
+
+    def sent(self, device: str, nbytes: int) -> None:
+        pass
+
+
+QUIET = Quiet()
+
+
+@dataclass
+class Prepared:
+    """Everything known before acting: facts, the plan, each device's steps."""
+
+    stack: Stack
+    plan: Plan
+    steps: dict[str, DeviceSteps]
+    facts: dict[str, Facts]
+    failed: dict[str, str]  # device -> why it could not be read
+    images: dict[str, Image]  # ref -> the image in the image source
+    connections: dict[str, Connection] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+        self.connections.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResult:
+    device: str
+    ok: bool
+    error: str = ""
+    steps: DeviceSteps | None = None
+    applied: Applied | None = None
+    pushed: tuple[PushResult, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        return len(self.steps.changes) if self.steps else 0
+
+
+def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
+            source: ImageSource | None, *, parallel: int = 8, seed: int = 0,
+            now: float = 0.0, progress: Progress = QUIET) -> Prepared:
+    """Read every device and plan; the connections stay open in the result for `apply`."""
+    connections: dict[str, Connection] = {}
+    failed: dict[str, str] = {}
+    facts: dict[str, Facts] = {}
+
+    def read(device: Device) -> None:
+        progress.stage(device.id, "reading facts")
+        try:
+            conn = connect(device)
+        except FleetError as e:
+            failed[device.id] = str(e)
+            progress.stage(device.id, "unreachable")
+            return
+        connections[device.id] = conn
+        try:
+            facts[device.id] = gather(conn)
+        except FleetError as e:
+            failed[device.id] = str(e)
+            return
+        if facts[device.id].docker is None:
+            failed[device.id] = f"{device.id}: {facts[device.id].docker_problem}"
+        progress.stage(device.id, "planning")
+
+    each(devices, read, parallel)
+    for device_id in failed:
+        facts.pop(device_id, None)
+    images = _images(stack.services, source)
+    services = tuple(_with_image_arch(s, images.get(s.image)) for s in stack.services)
+    reachable = [d for d in devices if d.id in facts]
+    # An unreachable device stays in the plan, as if empty: the replicas it gets wait for it
+    # (it is reported failed) rather than crowding onto the others or stopping the deploy.
+    states = [DeviceState(d, ports_taken=facts[d.id].ports_taken(besides=stack.name)
+                          if d.id in facts else frozenset()) for d in devices]
+    running = [p for d in reachable for p in _running(facts[d.id], stack.name)]
+    plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
+    ids = _image_ids(services, images, facts.values())
+    digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
+    by_service = {s.name: s for s in services}
+    wanted: dict[str, list[ContainerSpec]] = {d.id: [] for d in reachable}
+    for p in plan.placements:
+        if p.device not in wanted:
+            continue
+        service = by_service[p.service]
+        wanted[p.device].append(
+            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests))
+    steps = {d: operations.steps(facts[d], stack.name, specs) for d, specs in wanted.items()}
+    return Prepared(stack, plan, steps, facts, failed, images, connections)
+
+
+def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
+          keep_free_mb: Mapping[str, int] | None = None,
+          progress: Progress = QUIET) -> list[DeviceResult]:
+    """Act on every reachable device with changes, `parallel` at a time; a result for each."""
+    results = {d: DeviceResult(d, False, error) for d, error in prepared.failed.items()}
+
+    def act(device: str) -> None:
+        started = time.monotonic()
+        try:
+            result = _apply_device(prepared, device, source,
+                                   (keep_free_mb or {}).get(device, 0), progress)
+        except FleetError as e:
+            result = DeviceResult(device, False, str(e), prepared.steps[device])
+        results[device] = replace(result, seconds=time.monotonic() - started)
+        progress.stage(device, "done" if result.ok else "failed")
+
+    each(list(prepared.steps), act, parallel)
+    order = {d: k for k, d in enumerate([*prepared.steps, *prepared.failed])}
+    return sorted(results.values(), key=lambda r: order.get(r.device, len(order)))
+
+
+def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
+                  keep_free_mb: int, progress: Progress) -> DeviceResult:
+    steps = prepared.steps[device]
+    if steps.blocked:
+        return DeviceResult(device, False, f"{device}: {steps.blocked}", steps)
+    if not steps.changes:
+        return DeviceResult(device, True, steps=steps)
+    conn = prepared.connections[device]
+    facts = prepared.facts[device]
+    pushes = [prepared.images.get(s.target) for s in steps.of(Action.PUSH)]
+    if None in pushes or (pushes and source is None):
+        missing = [s.target for s in steps.of(Action.PUSH) if s.target not in prepared.images]
+        return DeviceResult(device, False, f"{device}: image {missing[0]} is neither on the "
+                            "device nor in the image source (--images DIR, or a local docker "
+                            "engine that has it)", steps)
+    images = [i for i in pushes if i is not None]
+    why = _refusal(images, facts, keep_free_mb)
+    if why:
+        return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)
+    pushed = []
+    for image in images:
+        assert source is not None and facts.arch is not None  # else refused above
+        progress.stage(device, f"pushing {image.ref}")
+        pushed.append(push(conn, image, source, facts.layers, free_mb=facts.disk_free_mb,
+                           keep_free_mb=keep_free_mb, device_arch=facts.arch,
+                           sent=lambda n: progress.sent(device, n)))
+        if pushed[-1].refused:
+            return DeviceResult(device, False, f"{device}: refused: {pushed[-1].refused}",
+                                steps, pushed=tuple(pushed))
+    files = steps.files()
+    if files:
+        progress.stage(device, f"writing {len(files)} config file(s)")
+        _write_files(conn, files, prepared.stack.configs)
+    script = operations.apply_script(steps)
+    if not script:
+        return DeviceResult(device, True, steps=steps, pushed=tuple(pushed))
+    progress.stage(device, f"applying {len(steps.changes)} change(s)")
+    result = playbooks.run(conn, "apply", then=script, timeout=1800)
+    applied = operations.parse_applied(result.text)
+    if applied.ok and not result.ok:
+        return DeviceResult(device, False, f"{device}: apply failed: {result.why()}", steps,
+                            applied, tuple(pushed))
+    error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
+    return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed))
+
+
+def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | None:
+    """Why these images may not go to this device (architecture, disk), all checked at once."""
+    if facts.arch is None:
+        return f"fleet does not know the device's architecture ({facts.machine})"
+    free = facts.disk_free_mb
+    for image in images:
+        why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
+        if why:
+            return why
+        free -= needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+    return None
+
+
+def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
+                 sources: Mapping[str, object]) -> None:
+    """Every config file in one tar, unpacked at / (paths are absolute, under STACKS_DIR)."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for f in files:
+            body = sources[f.name].read_bytes()  # type: ignore[attr-defined]
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(body), 0o444, int(time.time())
+            tar.addfile(info, io.BytesIO(body))
+    result = conn.run(f"mkdir -p {containers.STACKS_DIR} && tar -xf - -C /",
+                      stdin=data.getvalue())
+    if not result.ok:
+        raise FleetError(f"{conn.device}: writing config files: {result.why()}")
+
+
+def _images(services: Iterable[Service], source: ImageSource | None) -> dict[str, Image]:
+    """The images the source has; one it lacks may already be on the devices."""
+    found = {}
+    for ref in dict.fromkeys(s.image for s in services):
+        try:
+            if source is not None:
+                found[ref] = source.find(ref)
+        except ImageError:
+            continue
+    return found
+
+
+def _with_image_arch(service: Service, image: Image | None) -> Service:
+    """The service, placed only where its image runs (the image's config says where)."""
+    if image is None or service.archs:
+        if image is not None and image.arch not in service.archs:
+            raise ConfigError(f"service {service.name!r}: x-fleet arch / platform says "
+                              f"{', '.join(sorted(service.archs))} but image {image.ref} is "
+                              f"{image.arch}")
+        return service
+    return replace(service, archs=frozenset({image.arch}))
+
+
+def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
+               facts: Iterable[Facts]) -> dict[str, str]:
+    """Each service image's id: from the image source, else from a device that has it."""
+    ids = {ref: image.id for ref, image in images.items()}
+    for f in facts:
+        for ref, image_id in f.images.items():
+            ids.setdefault(ref, image_id)
+    missing = [s.image for s in services if s.image not in ids]
+    if missing:
+        raise ConfigError(f"image {missing[0]} is not in the image source and no device has "
+                          "it: build it, then point --images at its `docker save` archive "
+                          "(or run fleet where a docker engine has it)")
+    return ids
+
+
+def _running(facts: Facts, stack: str) -> list[Placement]:
+    return [Placement(c.service, c.replica, facts.device, c.ports)
+            for c in facts.stack(stack) if not c.is_previous and c.service and c.replica >= 0]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def each(items: Iterable[T], work: Callable[[T], R], parallel: int) -> list[R]:
+    """`work` on every item, at most `parallel` at once."""
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        return list(pool.map(work, items))

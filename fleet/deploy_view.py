@@ -1,0 +1,130 @@
+"""How `fleet deploy` shows itself: the diff against what runs, progress bars, results, JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from fleet.deploy.operations import Action, DeviceSteps
+from fleet.deploy.rollout import DeviceResult, Prepared
+
+_ORDER = (Action.PUSH, Action.FILE, Action.CREATE, Action.REPLACE, Action.START, Action.REMOVE)
+
+
+def render_diff(prepared: Prepared, *, every_step: bool = False) -> RenderableType:
+    """Per device, what would change (every step, keeps too, if `every_step`)."""
+    lines = [Text(f"deploy {prepared.stack.name}: the plan against what runs", style="bold")]
+    for device, steps in prepared.steps.items():
+        kept = len(steps.of(Action.KEEP))
+        head = f"{device}: {len(steps.changes)} to change, {kept} kept"
+        if steps.blocked:
+            lines.append(Text(f"{device}: blocked: {steps.blocked}", style="red"))
+            continue
+        lines.append(Text(head, style="bold" if steps.changes else ""))
+        for step in steps.steps if every_step else steps.changes:
+            lines.append(Text(f"  {step}"))
+    for device, why in prepared.failed.items():
+        lines.append(Text(f"{device}: unreachable: {why}", style="red"))
+    counts = Counter(s.action for steps in prepared.steps.values() for s in steps.steps)
+    summary = ", ".join(f"{counts[a]} {a}" for a in (*_ORDER, Action.KEEP) if counts[a])
+    lines.append(Text(f"steps: {summary or 'none'}", style="bold"))
+    return Group(*lines)
+
+
+def render_results(results: Sequence[DeviceResult]) -> RenderableType:
+    table = Table("device", "result", "changed", "sent", "seconds", "detail",
+                  box=box.SIMPLE_HEAD, title="deploy results")
+    for r in results:
+        result = Text("ok", style="green") if r.ok else Text("FAILED", style="bold red")
+        sent = sum(p.sent_bytes for p in r.pushed)
+        outcome = Counter(r.applied.outcomes.values()) if r.applied else Counter()
+        detail = r.error or ", ".join(f"{n} {verb}" for verb, n in sorted(outcome.items()))
+        table.add_row(r.device, result, str(r.changed), _mb(sent) if sent else "-",
+                      f"{r.seconds:.1f}", detail or ("no change" if r.ok else ""))
+    failed = sum(not r.ok for r in results)
+    summary = (f"{len(results) - failed} of {len(results)} devices ok"
+               + (f", {failed} failed" if failed else ""))
+    return Group(table, Text(summary, style="bold red" if failed else "bold"))
+
+
+def deploy_json(prepared: Prepared, results: Sequence[DeviceResult] | None,
+                deployment: int | None) -> dict[str, Any]:
+    """`fleet deploy --json`: each device's steps and, unless a dry run, its result."""
+    by_device = {r.device: r for r in results or ()}
+    devices = []
+    for device in [*prepared.steps, *prepared.failed]:
+        steps = prepared.steps.get(device)
+        entry: dict[str, Any] = {"device": device, "steps": _steps_json(steps)}
+        if device in prepared.failed:
+            entry.update(ok=False, error=prepared.failed[device])
+        r = by_device.get(device)
+        if r is not None:
+            entry.update(ok=r.ok, error=r.error, seconds=round(r.seconds, 3),
+                         outcomes=dict(r.applied.outcomes) if r.applied else {},
+                         pushed=[{"image": p.ref, "missing_bytes": p.missing_bytes,
+                                  "sent_bytes": p.sent_bytes} for p in r.pushed])
+        devices.append(entry)
+    return {
+        "stack": prepared.stack.name, "deployment": deployment, "dry_run": results is None,
+        "ok": results is not None and all(r.ok for r in results),
+        "devices": devices,
+        "unplaced": [{"service": u.service, "replica": u.replica, "reasons": dict(u.reasons)}
+                     for u in prepared.plan.unplaced],
+    }
+
+
+def _steps_json(steps: DeviceSteps | None) -> list[dict[str, str]]:
+    if steps is None:
+        return []
+    return [{"action": str(s.action), "target": s.target, "detail": s.detail}
+            for s in steps.steps]
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+class Bars:
+    """rich progress bars on stderr, one per device: what it is doing, and bytes pushed."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    @classmethod
+    def columns(cls) -> tuple[Any, ...]:
+        return (TextColumn("{task.fields[device]:<14}"), TextColumn("{task.description:<28}"),
+                BarColumn(), DownloadColumn(), TimeElapsedColumn())
+
+    def _task(self, device: str) -> TaskID:
+        if device not in self._tasks:
+            self._tasks[device] = self._progress.add_task("", total=None, device=device)
+        return self._tasks[device]
+
+    def stage(self, device: str, text: str) -> None:
+        task = self._task(device)
+        if text in ("done", "failed"):
+            total = self._progress.tasks[task].total or 1
+            self._progress.update(task, description=text, total=total, completed=total)
+        else:
+            self._progress.update(task, description=text)
+
+    def expect(self, device: str, nbytes: int) -> None:
+        self._progress.update(self._task(device), total=nbytes)
+
+    def sent(self, device: str, nbytes: int) -> None:
+        self._progress.advance(self._task(device), nbytes)
