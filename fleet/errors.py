@@ -14,6 +14,8 @@
     │       │                           over mDNS (or given with --accept)
     │       ├── HostKeyUnverifiedError  first contact with nothing to check the key against
     │       └── HostKeyNotPinnedError   an SSH session to a board `fleet trust` has not pinned
+    ├── ImageError              an image fleet cannot find or read (names the ref, where it looked)
+    ├── PushError               sending an image to a board failed on the board (names the step)
     └── LabError                the fleet lab could not be built or inspected
         └── MissingPackagesError  a system command is missing; names the apt packages
 
@@ -220,6 +222,14 @@ class HostKeyNotPinnedError(HostKeyError):
     @property
     def accept_command(self) -> str:
         return f"fleet trust {self.device_id}"
+
+
+class ImageError(FleetError):
+    """An image that cannot be found or read: names the ref or archive, and where it looked."""
+
+
+class PushError(FleetError):
+    """A board could not stage, check or load an image sent to it; names the step and why."""
 
 
 class LabError(FleetError):

@@ -17,7 +17,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,23 +68,25 @@ def ensure(image: LocalImage, directory: Path | None = None) -> Path:
     return archive
 
 
-def write_archive(out: Path, layer: Path, *, tag: str, arch: Arch,
+def write_archive(out: Path, layer: Path | Sequence[Path], *, tag: str, arch: Arch,
                   cmd: tuple[str, ...]) -> None:
-    """Write a one-layer docker-archive (the `docker save` format) to `out`."""
-    diff_id = "sha256:" + _sha256(layer)
+    """Write a docker-archive (the `docker save` format) of `layer`, or of layers bottom first."""
+    layers = [layer] if isinstance(layer, Path) else list(layer)
+    diff_ids = ["sha256:" + _sha256(path) for path in layers]
     config = json.dumps({
         "architecture": str(arch),
         "os": "linux",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                    "Cmd": list(cmd)},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created_by": "fleet lab"}],
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "fleet lab"} for _ in layers],
     }, sort_keys=True).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
-    layer_name = diff_id.removeprefix("sha256:") + "/layer.tar"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": [layer_name]}])
+    names = [diff_id.removeprefix("sha256:") + "/layer.tar" for diff_id in diff_ids]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": names}])
     with tarfile.open(out, "w") as tar:
-        tar.add(layer, arcname=layer_name)
+        for name, path in dict(zip(names, layers, strict=True)).items():  # a repeat goes once
+            tar.add(path, arcname=name)
         _add_bytes(tar, config_name, config)
         _add_bytes(tar, "manifest.json", manifest.encode())
 

@@ -140,7 +140,7 @@ def test_dry_run_shows_every_step_and_changes_nothing(lab: Lab, work: Path) -> N
 
 
 def test_first_deploy_pushes_the_missing_layer_and_runs_the_stack(lab: Lab, work: Path) -> None:
-    code, result = deploy(lab, work, stack(work, "v1"))
+    _, result = deploy(lab, work, stack(work, "v1"))
     assert result["ok"] and result["deployment"] == 1
     running = everywhere(lab)
     assert sorted(running) == ["shop-web-1", "shop-web-2", "shop-web-3", "shop-worker-1"]
@@ -153,7 +153,7 @@ def test_first_deploy_pushes_the_missing_layer_and_runs_the_stack(lab: Lab, work
     for d in result["devices"]:
         web = [s for s in d["steps"] if s["target"].startswith("shop-web")]
         assert len(web) == 1
-    code, out = lab.ssh(IPS["idep-01"], "docker inspect -f '{{json .HostConfig}}' "
+    _, out = lab.ssh(IPS["idep-01"], "docker inspect -f '{{json .HostConfig}}' "
                                         "$(docker ps -q --filter label=fleet.service=web)")
     host_config = json.loads(out)
     assert host_config["Memory"] == 32 << 20
@@ -177,7 +177,7 @@ def test_the_deploy_is_in_the_store(lab: Lab, work: Path) -> None:
 
 def test_a_second_deploy_of_the_same_stack_restarts_nothing(lab: Lab, work: Path) -> None:
     before = everywhere(lab)
-    code, result = deploy(lab, work, stack(work, "v1"))
+    _, result = deploy(lab, work, stack(work, "v1"))
     assert result["ok"]
     assert all(s["action"] == "keep" for d in result["devices"] for s in d["steps"])
     assert all(d["pushed"] == [] and d["outcomes"] == {} for d in result["devices"])
@@ -187,7 +187,7 @@ def test_a_second_deploy_of_the_same_stack_restarts_nothing(lab: Lab, work: Path
 def test_a_changed_service_alone_is_replaced_and_its_previous_revision_kept(
         lab: Lab, work: Path) -> None:
     before = everywhere(lab)
-    code, result = deploy(lab, work, stack(work, "v2", env="two"))
+    _, result = deploy(lab, work, stack(work, "v2", env="two"))
     assert result["ok"]
     after = everywhere(lab)
     replaced = {n for n in before if after.get(n) != before[n]}
@@ -197,7 +197,7 @@ def test_a_changed_service_alone_is_replaced_and_its_previous_revision_kept(
 
 
 def test_a_new_image_version_sends_only_its_new_layer(lab: Lab, work: Path) -> None:
-    code, result = deploy(lab, work, stack(work, "v3", web_image="fleet/app:2", env="two"))
+    _, result = deploy(lab, work, stack(work, "v3", web_image="fleet/app:2", env="two"))
     assert result["ok"]
     pushed = [p for d in result["devices"] for p in d["pushed"]]
     assert len(pushed) == 3 and all(p["missing_bytes"] < 1_000_000 for p in pushed)
@@ -217,7 +217,7 @@ def test_a_wrong_arch_image_is_refused_before_anything_is_sent(lab: Lab, work: P
 
 def test_a_device_with_too_little_disk_is_refused_the_rest_deploy(lab: Lab, work: Path) -> None:
     # idep-02's card (a Pi 4B 2G's 32 GB) filled to within its 10 % wear margin.
-    code, out = lab.ssh(IPS["idep-02"], "df -Pk /var/lib/docker | tail -n 1")
+    _, out = lab.ssh(IPS["idep-02"], "df -Pk /var/lib/docker | tail -n 1")
     free_kb = int(out.split()[3])
     fill = free_kb * 1024 - (2 << 30)
     assert lab.ssh(IPS["idep-02"], f"fallocate -l {fill} /var/lib/docker/filler")[0] == 0

@@ -36,7 +36,7 @@ def wanted(case: dict[str, Any], tmp: Path) -> list[ContainerSpec]:
     for text in case["placements"]:
         unit, *ports = text.split()
         service, replica = unit.split("#")
-        bindings = tuple(PortBinding(*map(int, p.split(":"))) for p in ports)
+        bindings = tuple(PortBinding(int(p.split(":")[0]), int(p.split(":")[1])) for p in ports)
         placement = Placement(service, int(replica), "dev", bindings)
         specs.append(containers.spec(stack.name, services[service], placement,
                                      case["image_ids"][services[service].image], digests))
