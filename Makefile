@@ -14,6 +14,12 @@ DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 DEMO_BRIDGE := 10.250.0.1
 DEMO_KNOWN_HOSTS := /var/lib/fleet-lab/demo/fleet_known_hosts
+DEMO_STORE := /var/lib/fleet-lab/demo/fleet.db
+# The bare board's host key as its console would show it (`ssh-keygen -lf` on the board).
+DEMO_BARE_KEY := /var/lib/fleet-lab/demo/devices/raspberrypi/etc-ssh/ssh_host_ed25519_key.pub
+# The lab's stand-in for python:3.11-slim-bookworm, which a real board pulls from Docker Hub.
+DEMO_AGENT_BASE := fleet/agent-base:bookworm
+DEMO_FLEET := $(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY)
 
 .PHONY: setup demo test test-unit bench lint clean
 
@@ -42,11 +48,20 @@ demo: setup
 	$(FLEET) --inventory $(DEMO_INVENTORY) discover --interface $(DEMO_BRIDGE)
 	@echo "SSH trust: each board's host key pinned on first contact, checked against the fingerprint its agent advertised"
 	$(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY) trust --interface $(DEMO_BRIDGE)
+	@echo "enroll the bare board: added to the inventory, but refused until its key is pinned (exit 1 expected)"
+	-$(DEMO_FLEET) enroll --all-new --interface $(DEMO_BRIDGE) --profile pi4b-8g --agent-base $(DEMO_AGENT_BASE)
+	@echo "its key, read on its console, accepted deliberately; then enrolled: docker checked, agent built and started"
+	$(DEMO_FLEET) trust raspberrypi --accept $$(ssh-keygen -lf $(DEMO_BARE_KEY) | cut -d' ' -f2)
+	$(DEMO_FLEET) enroll raspberrypi --agent-base $(DEMO_AGENT_BASE)
 	@echo "every device runs the fleet agent (its image, on its own dockerd): their heartbeats, live for 12 s"
 	$(FLEET) --inventory $(DEMO_INVENTORY) status --watch 12
 	$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/pi4b-136.compose.yaml
 	@echo "a stack that cannot fit: fleet plan says why, and exits 1"
 	-$(FLEET) --inventory $(DEMO_INVENTORY) plan examples/too-big.compose.yaml --need pi4b-8g
+	@echo "deploy the 136-service stack over SSH: read every board, plan against what runs, apply (about a minute)"
+	$(DEMO_FLEET) deploy examples/pi4b-136.compose.yaml --store $(DEMO_STORE)
+	@echo "deploy it again: nothing differs, so nothing is restarted"
+	$(DEMO_FLEET) deploy examples/pi4b-136.compose.yaml --store $(DEMO_STORE)
 	@echo "the demo lab stays up: 'sudo $(FLEET) lab status --lab demo', then 'sudo $(FLEET) lab down --lab demo'"
 
 test: setup
@@ -60,6 +75,8 @@ bench: setup
 	$(FLEET) bench ingest --json
 	$(SUDO) $(FLEET) bench agent --json
 	$(SUDO) $(FLEET) bench liveness --json
+	$(SUDO) $(FLEET) bench deploy --json
+	$(SUDO) $(FLEET) bench push --json
 
 lint: setup
 	$(VENV)/bin/ruff check fleet tui tests

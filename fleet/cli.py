@@ -25,10 +25,11 @@ from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
+    from fleet.deploy.enroll import EnrollResult
     from fleet.discover_view import Found
     from fleet.fleetview import FleetView
     from fleet.ingest import Ingest
-    from fleet.inventory import NewDevice
+    from fleet.inventory import Inventory, NewDevice
     from fleet.lab.lab import LabStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -360,7 +361,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 # -- fleet bench ------------------------------------------------------------
 
-BENCHMARKS = {name: f"fleet.bench.{name}" for name in ("pack", "ingest", "agent", "liveness")}
+BENCHMARKS = {name: f"fleet.bench.{name}"
+              for name in ("pack", "ingest", "agent", "liveness", "deploy", "push")}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -385,6 +387,175 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out.print(table)
     out.print(f"all targets met: {yes_no(bool(result.get('met')))}")
     return EXIT_OK
+
+
+# -- fleet deploy -----------------------------------------------------------
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from fleet import inventory, stack, store, trust
+    from fleet.deploy import rollout
+    from fleet.deploy.connection import SshConnection
+    from fleet.deploy.images import ImageSource
+    from fleet.deploy_view import Bars, deploy_json, render_diff, render_results
+    from fleet.plan_view import render as render_plan
+
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
+    wanted = stack.load_stack(args.stack)
+    inv = inventory.load(inventory_path(args.inventory))
+    devices = inv.devices
+    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
+                             else trust.default_path())
+    source = ImageSource.from_env([Path(p) for p in args.images])
+    quiet = args.json or not err.is_terminal
+    with Progress(*Bars.columns(), console=err, disable=quiet, transient=True) as bars:
+        progress = Bars(bars)
+        prepared = rollout.prepare(
+            wanted, devices, lambda d: SshConnection(d, known, timeout=args.timeout), source,
+            parallel=max(args.parallel, 8), seed=args.seed, now=time.time(), progress=progress)
+        try:
+            if prepared.plan.unplaced:
+                if args.json:
+                    print_json(deploy_json(prepared, None, None))
+                else:
+                    out.print(render_plan(prepared.plan))
+                    out.print("nothing was changed: the stack does not fit (see the reasons)")
+                return EXIT_FAILED
+            if args.dry_run:
+                if args.json:
+                    print_json(deploy_json(prepared, None, None))
+                else:
+                    out.print(render_diff(prepared, every_step=True))
+                    out.print("dry run: nothing was changed")
+                return EXIT_FAILED if prepared.failed else EXIT_OK
+            if not args.json:
+                bars.stop()
+                out.print(render_diff(prepared))
+                bars.start()
+            with store.Store(Path(args.store) if args.store else None) as db:
+                deployment = db.deployment_started(
+                    time.time(), wanted.name, json.dumps(deploy_json(prepared, None, None)),
+                    {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
+                keep_free = {d.id: d.profile.storage_mb * d.profile.reserve.free_disk_pct // 100
+                             for d in devices}
+                results = rollout.apply(prepared, source, parallel=args.parallel,
+                                        keep_free_mb=keep_free, progress=progress)
+                db.deployment_finished(deployment, time.time(),
+                                       {r.device: (r.ok, r.error) for r in results})
+        finally:
+            prepared.close()
+    if args.json:
+        print_json(deploy_json(prepared, results, deployment))
+    else:
+        out.print(render_results(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+# -- fleet enroll -----------------------------------------------------------
+
+# avahi renames the second stock board on a LAN raspberrypi-2, and so on: ask for those too.
+_BARE_RENAMES = tuple(f"raspberrypi-{n}" for n in range(2, 17))
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fleet import inventory, trust
+    from fleet.deploy import agent_build, enroll
+    from fleet.deploy.connection import SshConnection
+
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
+    if not args.devices and not args.all_new:
+        raise ConfigError("name the devices or groups to enroll, or pass --all-new")
+    if args.profile:
+        profiles.get(args.profile, field="--profile")
+    path = inventory_path(args.inventory)
+    inv = inventory.load(path)
+    enroll.check_broker(inv.broker)
+    password = enroll.read_password(inv.broker)
+    added, bare, results = _bare_boards(path, inv, args) if args.all_new else ([], [], [])
+    inv = inventory.load(path) if added else inv
+    wanted = {*bare, *(d.id for d in inv.select(args.devices))}
+    devices = [d for d in inv.devices if d.id in wanted]
+    base = args.agent_base or agent_build.default_base()
+    settings = enroll.Settings(inv.broker, agent_build.image_tag(base), base, password)
+    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
+                             else trust.default_path())
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, disable=args.json or not err.is_terminal, transient=True) as bars:
+        rows = {d.id: bars.add_task(f"{d.id}: waiting", total=None) for d in devices}
+
+        def progress(device: str, doing: str) -> None:
+            bars.update(rows[device], description=f"{device}: {doing}")
+            if doing in ("done", "failed"):
+                bars.stop_task(rows[device])
+
+        results += enroll.enroll(
+            devices, lambda d: SshConnection(d, known, timeout=args.timeout), settings,
+            parallel=args.parallel, progress=progress)
+    if args.json:
+        print_json({"inventory": str(path), "added": added, "image": settings.image,
+                    "devices": [enroll.result_json(r) for r in results],
+                    "summary": enroll.summary(results)})
+    elif not results:
+        out.print("no bare boards found on mDNS: nothing to enroll")
+    else:
+        counts = enroll.summary(results)
+        table = Table("device", "result", "what changed", "agent", "time",
+                      title=f"fleet enroll {settings.image}: " + ", ".join(
+                          f"{n} {what}" for what, n in counts.items() if n), box=box.SIMPLE_HEAD)
+        for r in results:
+            result = ("[red]failed[/]" if not r.ok else "[green]enrolled[/]" if r.changes
+                      else "unchanged")
+            table.add_row(r.device, result,
+                          escape(", ".join(f"{s.name} {s.outcome}" for s in r.changes) or "-"),
+                          r.container[:12] or "-", f"{r.seconds:.1f} s")
+        out.print(table)
+        if added:
+            out.print(f"added to {path}: {', '.join(added)}")
+        for r in results:
+            if r.error is not None:  # unwrapped: a hint may end in a command to copy
+                out.print(f"[red]{r.device}[/]: {escape(r.error)}", soft_wrap=True)
+                if r.hint:
+                    out.print(f"  {escape(r.hint)}", soft_wrap=True)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _bare_boards(path: Path, inv: Inventory, args: argparse.Namespace
+                 ) -> tuple[list[str], list[str], list[EnrollResult]]:
+    """`--all-new`: the boards on mDNS with no agent; those the inventory lacks are added to it.
+
+    Returns the ids added, the ids to enroll (those and the bare boards already
+    in the inventory, say after a failed first try), and a failed result for
+    each board that could not be added.
+    """
+    from dataclasses import replace
+    from datetime import date
+
+    from fleet import discovery, inventory
+    from fleet.deploy.enroll import EnrollResult
+    from fleet.discover_view import match, new_devices
+
+    names = discovery.names_to_resolve(inv.devices, _BARE_RENAMES)
+    with err.status(f"fleet enroll: looking for bare boards on mDNS for {args.timeout:g} s"):
+        scan = discovery.scan(args.timeout, interfaces=args.interface, names=names)
+    bare = [f for f in match(scan, inv.devices) if not f.seen.enrolled]
+    added: list[str] = []
+    failed: list[EnrollResult] = []
+    for new in new_devices(bare, date.today()):
+        try:  # one at a time: a board fleet cannot describe does not keep the others out
+            added += inventory.add_devices(path, [replace(new, profile=args.profile or None)])
+        except ConfigError as e:
+            hint = ("name its hardware with --profile, or set defaults.profile in the inventory"
+                    if "profile" in str(e) else "")
+            failed.append(EnrollResult(new.id, error=f"not added to the inventory: {e}",
+                                       hint=hint))
+    known = [f.inventory_id for f in bare if f.inventory_id is not None]
+    return added, [*known, *added], failed
 
 
 # -- fleet lab --------------------------------------------------------------
@@ -538,6 +709,57 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--summary", type=float, default=30.0, metavar="S",
                         help="log the fleet's mode every S seconds (default 30)")
     interface_option(daemon)
+
+    deploy = command("deploy", cmd_deploy, "plan a compose stack onto the fleet, show the "
+                     "plan's diff against what runs, push missing image layers and apply it on "
+                     "every device (exit 1 if any device failed)")
+    deploy.add_argument("stack", metavar="STACK", help="a docker compose file (x-fleet for "
+                        "extras)")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="show every step on every device, change nothing")
+    deploy.add_argument("--parallel", type=int, default=4, metavar="N",
+                        help="devices changed at once (default 4)")
+    deploy.add_argument("--images", action="append", default=[], metavar="PATH",
+                        help="docker-archive files (docker save) or directories of them to "
+                             "push images from (repeatable; default $FLEET_IMAGES, then the "
+                             "local docker engine)")
+    deploy.add_argument("--known-hosts", metavar="PATH",
+                        help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
+                             "~/.config/fleet/known_hosts)")
+    deploy.add_argument("--store", metavar="PATH",
+                        help="SQLite state file where the deploy is recorded (default "
+                             "$XDG_STATE_HOME/fleet/fleet.db)")
+    deploy.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                        help="SSH connect timeout per device (default 10)")
+    deploy.add_argument("--seed", type=int, default=0,
+                        help="placement tie-break seed (default 0)")
+    json_flag(deploy)
+
+    enroll = command("enroll", cmd_enroll, "bootstrap boards over SSH: Docker if missing, "
+                     "the agent's image, its config and MQTT credentials, the agent started "
+                     "on boot; a rerun changes nothing (exit 1 if any board failed)")
+    enroll.add_argument("devices", nargs="*", metavar="DEVICE",
+                        help="inventory device ids or group names")
+    enroll.add_argument("--all-new", action="store_true",
+                        help="also enroll the bare boards (no agent yet) found on mDNS, adding "
+                             "those the inventory lacks to it as discover --add does; each "
+                             "one's host key must be pinned: fleet trust ID --accept SHA256:...")
+    enroll.add_argument("--profile", metavar="NAME",
+                        help="hardware profile of the boards --all-new adds (default: the "
+                             "inventory's defaults.profile)")
+    enroll.add_argument("--agent-base", metavar="IMAGE",
+                        help="base image the agent image is built on, if a board lacks it "
+                             "(default: agent_image/Dockerfile's, python:3.11-slim-bookworm)")
+    enroll.add_argument("--known-hosts", metavar="PATH",
+                        help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
+                             "~/.config/fleet/known_hosts)")
+    interface_option(enroll)
+    enroll.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                        help="how long --all-new listens on mDNS, and each SSH connection may "
+                             "take (default 5)")
+    enroll.add_argument("--parallel", type=int, default=4, metavar="N",
+                        help="boards enrolled at once (default 4)")
+    json_flag(enroll)
 
     agent = command("agent", cmd_agent, "run the on-device agent (`fleet agent --help`)")
     agent.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -1,0 +1,250 @@
+"""`fleet bench deploy`: one job on an 8-device lab by fleet, pyinfra and ansible-core, timed whole.
+
+The job (fleet.bench.deploy_jobs): a directory, a 1 MB data file of random
+bytes and a config file, a check that docker answers, and one container
+with a 32 MB memory limit. Each tool runs it as a whole command, a first
+run on devices reset to nothing and a second run that should change
+nothing; every run's exit code is checked and its effect read back from all
+devices over SSH, so no failed run is ever timed. pyinfra runs with its
+defaults (one greenlet per host), ansible-core with forks equal to the
+number of hosts. The devices first get a board's own /root and /etc/hosts
+(`board_like`). The baseline floor, from the same run: 8 OpenSSH logins in
+parallel. If `fleet deploy` cannot do the job, fleet's figures are null and
+`note` says why; pyinfra and ansible are measured all the same.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from hashlib import sha256
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fleet.bench import deploy_jobs as job
+from fleet.lab import device, images, lab
+from fleet.lab.host import run as run_host
+from fleet.lab.spec import LabDevice, LabSpec
+from fleet.trust import HostKey, KnownHosts
+
+LAB_NAME, LAB_SUBNET = "benchdp", "10.239.0.0/24"
+DEVICES = 8
+TOOL_TIMEOUT_S = 900.0
+T = TypeVar("T")
+Times = tuple[float, float]
+
+
+class BenchRunError(RuntimeError):
+    """A tool's run failed or did not do the job: its time would be worthless."""
+
+
+def run(seed: int = 1) -> dict[str, Any]:
+    """The whole benchmark as one JSON-ready object; `seed` makes the data file's bytes."""
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as root:
+        spec = LabSpec.create(LAB_NAME, root=Path(root) / LAB_NAME, subnet=LAB_SUBNET)
+        try:
+            lab.up(spec, DEVICES, agent=False)
+            board_like(spec, spec.devices(DEVICES))
+            figures = measure(spec, spec.devices(DEVICES), Path(root) / "job", seed)
+        finally:
+            lab.down(spec)
+    return {"benchmark": "deploy", "seed": seed, "deploy": figures,
+            "met": all(figures["met"].values())}
+
+
+def board_like(spec: LabSpec, devices: list[LabDevice]) -> None:
+    """Give each device its own empty /root and an /etc/hosts naming it, as a fresh board has.
+
+    A lab device otherwise shares the host's /root and /etc/hosts. This host's
+    /root/.bashrc (pyenv init), which bash sources for every command sshd runs,
+    then costs each remote command a quarter of a second; and the device's
+    name does not resolve, so anything that asks for its FQDN (ansible's fact
+    gathering) waits 10 s on a DNS server the lab cannot reach. Raspberry Pi
+    OS lists the host name in /etc/hosts (127.0.1.1). Bind mounts in the
+    device's own mount namespace: the host and other labs see nothing.
+    """
+    for d in devices:
+        home, hosts = spec.device_dir(d) / "root-home", spec.device_dir(d) / "hosts"
+        home.mkdir(mode=0o700)
+        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{d.id}\n")
+        mnt = spec.ns_dir / f"{d.id}.mnt"  # the device's mount namespace, as fleet.lab made it
+        run_host(["nsenter", f"--mount={mnt}", "--", "sh", "-c",
+                  f"mount --bind {home} /root && mount --bind {hosts} /etc/hosts"])
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The job's files in `work`, and what the devices must hold after it."""
+
+    work: Path
+    data_sha: str
+    conf_sha: str
+
+
+def measure(spec: LabSpec, devices: list[LabDevice], work: Path, seed: int) -> dict[str, Any]:
+    """Reset, run and check each tool in turn on a lab that is up; the bench's figures."""
+    load_before = os.getloadavg()[0]
+    built = write_job(spec, devices, work, seed)
+    ssh = Ssh(spec, devices)
+    ssh.each(job.WARM_SCRIPT)
+    floor = _timed(lambda: ssh.each("true"))
+    times: dict[str, tuple[float | None, float | None]] = {}
+    note = None
+    for tool, argv, env in commands(spec, devices, work):
+        ssh.reset()
+        try:
+            times[tool] = _first_and_second(tool, argv, env, built, ssh)
+        except BenchRunError as e:
+            if tool != "fleet":
+                raise
+            note = f"fleet's figures are null: {e}"
+    ssh.reset()
+    figures = job.figures(times, note)
+    return {"devices": len(devices), "data_bytes": job.DATA_BYTES,
+            "ssh_floor_s": round(floor, 2),
+            # The machine may be shared: its load says how much the times are worth.
+            "host_load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "pyinfra_version": version("pyinfra"), "ansible_core_version": version("ansible-core"),
+            **figures}
+
+
+def write_job(spec: LabSpec, devices: list[LabDevice], work: Path, seed: int) -> Job:
+    """Every tool's files in `work`, and fleet's host key pins (by device id)."""
+    work.mkdir(parents=True)
+    data = random.Random(seed).randbytes(job.DATA_BYTES)
+    stack = work / "stack"
+    stack.mkdir()
+    for directory in (work, stack):
+        (directory / "data.bin").write_bytes(data)
+        (directory / "benchjob.conf").write_text(job.CONF_TEXT)
+    (stack / job.STACK_FILE).write_text(job.stack_yaml())
+    ips = [d.ip for d in devices]
+    data_file, conf_file = work / "data.bin", work / "benchjob.conf"
+    (work / "inventory.py").write_text(
+        job.pyinfra_inventory(ips, spec.client_key, spec.known_hosts))
+    (work / "deploy.py").write_text(job.pyinfra_deploy(data_file, conf_file))
+    (work / "ansible.cfg").write_text(job.ansible_cfg(work))
+    (work / "inventory.ini").write_text(
+        job.ansible_inventory(ips, spec.client_key, spec.known_hosts))
+    (work / "playbook.yml").write_text(job.ansible_playbook(data_file, conf_file))
+    pins = KnownHosts(work / "fleet-known_hosts")
+    for d in devices:
+        pins.pin(d.id, HostKey.parse(device.host_key(spec, d)))
+    return Job(work, sha256(data).hexdigest(), sha256(job.CONF_TEXT.encode()).hexdigest())
+
+
+def commands(spec: LabSpec, devices: list[LabDevice],
+             work: Path) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(tool, argv, environment) for each tool's whole command, fleet first."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("ANSIBLE_", "PYINFRA_")) and k != "FLEET_INVENTORY"}
+    fleet_env = {**base, "FLEET_KNOWN_HOSTS": str(work / "fleet-known_hosts"),
+                 # fleet's store and config start empty, as on a fresh controller.
+                 "XDG_STATE_HOME": str(work / "fleet-state"),
+                 "XDG_CONFIG_HOME": str(work / "fleet-config"),
+                 # No registry: fleet reads the image from the archive the lab loaded.
+                 "FLEET_IMAGES": str(images.ensure(images.WORKLOAD))}
+    return [
+        ("fleet", [_tool("fleet"), "--inventory", str(spec.inventory), "deploy",
+                   str(work / "stack" / job.STACK_FILE), "--json"], fleet_env),
+        # -y: run without the interactive confirmation (there is no one to answer it).
+        ("pyinfra", [_tool("pyinfra"), "-y", "inventory.py", "deploy.py"], base),
+        ("ansible", [_tool("ansible-playbook"), "-i", "inventory.ini", "-f", str(len(devices)),
+                     "playbook.yml"], {**base, "ANSIBLE_CONFIG": str(work / "ansible.cfg")}),
+    ]
+
+
+def _first_and_second(tool: str, argv: list[str], env: dict[str, str], built: Job,
+                      ssh: Ssh) -> Times:
+    first = _timed_command(tool, "first", argv, env, built.work)
+    after_first = ssh.states()
+    _require(tool, "first", {d: job.first_run_problems(s, built.data_sha, built.conf_sha)
+                             for d, s in after_first.items()})
+    second = _timed_command(tool, "second", argv, env, built.work)
+    _require(tool, "second", {
+        d: job.second_run_problems(after_first[d], s, built.data_sha, built.conf_sha)
+        for d, s in ssh.states().items()})
+    return first, second
+
+
+def _timed_command(tool: str, which: str, argv: list[str], env: dict[str, str],
+                   cwd: Path) -> float:
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=TOOL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BenchRunError(f"{tool}'s {which} run: {e}") from e
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        said = (proc.stderr.strip() or proc.stdout.strip())[-600:]
+        raise BenchRunError(f"{tool}'s {which} run exited {proc.returncode}: {said}")
+    return elapsed
+
+
+def _require(tool: str, which: str, problems: dict[str, list[str]]) -> None:
+    found = [f"{d}: {p}" for d, ps in problems.items() for p in ps]
+    if found:
+        raise BenchRunError(f"after {tool}'s {which} run: " + "; ".join(found[:4])
+                            + (f" (and {len(found) - 4} more)" if len(found) > 4 else ""))
+
+
+class Ssh:
+    """OpenSSH to the lab's devices, all at once, checked against the lab's host keys."""
+
+    def __init__(self, spec: LabSpec, devices: list[LabDevice]) -> None:
+        self.devices = devices
+        self.options = ["-F", "/dev/null", "-i", str(spec.client_key), "-o", "IdentitiesOnly=yes",
+                        "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={spec.known_hosts}",
+                        "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"]
+
+    def run(self, d: LabDevice, script: str) -> str:
+        proc = subprocess.run(["ssh", *self.options, f"root@{d.ip}", "sh", "-s"], input=script,
+                              capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise BenchRunError(f"{d.id}: `{script.splitlines()[-1]}` exited "
+                                f"{proc.returncode}: {proc.stderr.strip()[-300:]}")
+        return proc.stdout
+
+    def each(self, script: str) -> dict[str, str]:
+        return dict(zip((d.id for d in self.devices),
+                        _parallel(self.devices, lambda d: self.run(d, script)), strict=True))
+
+    def states(self) -> dict[str, job.DeviceState]:
+        return {d: job.parse_state(text) for d, text in self.each(job.STATE_SCRIPT).items()}
+
+    def reset(self) -> None:
+        """Remove what any tool's job left, and check it is gone: the next run is a first."""
+        self.each(job.RESET_SCRIPT)
+        left = [d for d, s in self.states().items() if s.files or s.dirs or s.containers]
+        if left:
+            raise BenchRunError(f"the reset left the job's files or container on {left}")
+
+
+def _tool(name: str) -> str:
+    """The console script beside this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
+def _parallel(items: Sequence[LabDevice], work: Callable[[LabDevice], T]) -> list[T]:
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(work, items))
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.monotonic()
+    work()
+    return time.monotonic() - started
+
+
+__all__ = ["run"]
