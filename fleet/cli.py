@@ -663,6 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the table live, for S seconds or until Ctrl-C")
     json_flag(status)
 
+    def known_hosts_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--known-hosts", metavar="PATH",
+                         help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
+                              "~/.config/fleet/known_hosts)")
+
     def interface_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--interface", action="append", default=[], metavar="ADDR",
                          help="browse mDNS only on the interface with this address "
@@ -690,9 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pin or replace ONE device's key, if its sshd offers exactly this "
                             "fingerprint (read it on the board: ssh-keygen -lf "
                             "/etc/ssh/ssh_host_ed25519_key.pub)")
-    trust.add_argument("--known-hosts", metavar="PATH",
-                       help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
-                            "~/.config/fleet/known_hosts)")
+    known_hosts_option(trust)
     trust.add_argument("--timeout", type=float, default=3.0, metavar="S",
                        help="how long to listen for mDNS fingerprints (default 3)")
     interface_option(trust)
@@ -723,9 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="docker-archive files (docker save) or directories of them to "
                              "push images from (repeatable; default $FLEET_IMAGES, then the "
                              "local docker engine)")
-    deploy.add_argument("--known-hosts", metavar="PATH",
-                        help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
-                             "~/.config/fleet/known_hosts)")
+    known_hosts_option(deploy)
     deploy.add_argument("--store", metavar="PATH",
                         help="SQLite state file where the deploy is recorded (default "
                              "$XDG_STATE_HOME/fleet/fleet.db)")
@@ -750,9 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--agent-base", metavar="IMAGE",
                         help="base image the agent image is built on, if a board lacks it "
                              "(default: agent_image/Dockerfile's, python:3.11-slim-bookworm)")
-    enroll.add_argument("--known-hosts", metavar="PATH",
-                        help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "
-                             "~/.config/fleet/known_hosts)")
+    known_hosts_option(enroll)
     interface_option(enroll)
     enroll.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="how long --all-new listens on mDNS, and each SSH connection may "
