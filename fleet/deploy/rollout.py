@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from fleet import scheduler
@@ -228,12 +229,12 @@ def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | 
 
 
 def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
-                 sources: Mapping[str, object]) -> None:
+                 sources: Mapping[str, Path]) -> None:
     """Every config file in one tar, unpacked at / (paths are absolute, under STACKS_DIR)."""
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for f in files:
-            body = sources[f.name].read_bytes()  # type: ignore[attr-defined]
+            body = sources[f.name].read_bytes()
             info = tarfile.TarInfo(f.path.lstrip("/"))
             info.size, info.mode, info.mtime = len(body), 0o444, int(time.time())
             tar.addfile(info, io.BytesIO(body))
