@@ -153,7 +153,10 @@ def test_a_push_broken_mid_layer_resumes_with_the_rest(ipush: Pushing) -> None:
         ipush.push(conn, v3, sent=cut_halfway)
     with ipush.connect() as conn:
         staged = conn.run(f"wc -c < {staging_dir(v3)}/{new.hex}.part")
-        assert staged.ok and new.size // 4 < int(staged.text) < new.size
+        # How much of the half sent reached the disk before the cut depends on the host's
+        # load (what was in flight is lost); what matters is that the rest, and only the
+        # rest, is sent next.
+        assert staged.ok and 0 < int(staged.text) < new.size
         result = ipush.push(conn, v3)
         assert result.resumed_bytes == int(staged.text)
         assert result.sent_bytes - header(ipush, v3) == new.size - result.resumed_bytes
@@ -175,6 +178,7 @@ def test_a_nearly_full_card_is_refused_before_sending(ipush: Pushing) -> None:
     with ipush.connect() as conn:
         ipush.has_v1(conn)
         conn.run("docker rmi fleet/app:3")  # its own layer goes with it: needed again
+        conn.run(f"rm -rf {staging_dir(v3)}")  # what an earlier, broken push staged
         before = survey(conn)
         need = needed_mb(v3.layers[2].size)
         # leave the card just short of the new layer's room plus what is kept free
