@@ -32,8 +32,10 @@ if [ "$answering" = yes ]; then
     section images
     ids=$(docker images -aq)
     if [ -n "$ids" ]; then
-        # shellcheck disable=SC2086  # one argument per image id
-        docker image inspect --format '{{.Id}}	{{json .RepoTags}}	{{json .RootFS.Layers}}' $ids
+        # One argument per image id. One removed since it was listed is left out, not fatal.
+        # shellcheck disable=SC2086
+        docker image inspect --format '{{.Id}}	{{json .RepoTags}}	{{json .RootFS.Layers}}' \
+            $ids 2>/dev/null || true
     fi
 fi
 

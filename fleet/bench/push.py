@@ -21,8 +21,9 @@ from typing import Any, BinaryIO
 
 from fleet import inventory
 from fleet.deploy.connection import Connection, Result, Sent, SshConnection
+from fleet.deploy.facts import gather
 from fleet.deploy.images import MB, Image, ImageSource, read_archive
-from fleet.deploy.push import PushResult, push, survey
+from fleet.deploy.push import PushResult, push
 from fleet.lab import images, lab
 from fleet.lab.spec import LabSpec
 from fleet.trust import HostKey, KnownHosts
@@ -128,7 +129,7 @@ def _measure(spec: LabSpec, root: Path, source: ImageSource) -> dict[str, Any]:
         "ratio_sent_vs_full_save": round(second.sent_bytes / v2.archive.stat().st_size, 4),
         "seconds": round(second.seconds, 2),
         "full_load_seconds": round(baseline, 2),
-        "ssh_commands": commands,  # survey, probe, send, load
+        "ssh_commands": commands,  # facts, probe, send, load
         "layers_sent": second.layers_sent, "layers_skipped": second.layers_skipped,
         "v1_missing_mb": round(first.missing_bytes / MB, 3),
         "v1_sent_mb": round(first.sent_bytes / MB, 3),
@@ -137,8 +138,10 @@ def _measure(spec: LabSpec, root: Path, source: ImageSource) -> dict[str, Any]:
 
 
 def _push(conn: Connection, image: Image, source: ImageSource) -> PushResult:
-    board = survey(conn)
-    result = push(conn, image, source, board.present, free_mb=board.free_mb,
+    board = gather(conn)
+    if board.arch is None:
+        raise RuntimeError(f"the device's architecture {board.machine} is not one fleet knows")
+    result = push(conn, image, source, board.layers, free_mb=board.disk_free_mb,
                   keep_free_mb=KEEP_FREE_MB, device_arch=board.arch)
     if result.refused:
         raise RuntimeError(f"push refused: {result.refused}")

@@ -34,13 +34,6 @@ MB = 1 << 20
 # (push.py), so the peak is the engine's two copies, about twice the new layers' bytes.
 DISK_FACTOR = 2
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# Every image's layers, bottom first, one JSON list (or null) per line. An engine that
-# does not answer fails it; one without images prints nothing (`docker image inspect`
-# with no ids is an error); an image removed meanwhile is skipped, not fatal.
-LAYERS_COMMAND = (
-    "ids=$(docker images -aq --no-trunc) && { [ -z \"$ids\" ] || echo \"$ids\" | "
-    "xargs docker image inspect --format '{{json .RootFS.Layers}}' 2>/dev/null || true; }"
-)
 _PLAIN_LAYERS = ("application/vnd.oci.image.layer.v1.tar",
                  "application/vnd.docker.image.rootfs.diff.tar")
 
@@ -99,24 +92,6 @@ def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
         chains.append(diff_id if not chains else
                       "sha256:" + hashlib.sha256(f"{chains[-1]} {diff_id}".encode()).hexdigest())
     return tuple(chains)
-
-
-def parse_layers(text: str) -> frozenset[str]:
-    """`LAYERS_COMMAND`'s output -> the chain ids of every layer on the board."""
-    present: set[str] = set()
-    for number, line in enumerate(text.splitlines(), 1):
-        try:
-            layers = json.loads(line) if line.strip() else None
-        except ValueError:
-            raise ImageError(f"layers line {number}: not JSON: {line[:80]!r}") from None
-        if layers is None:  # a blank line, or an image without layers
-            continue
-        if not isinstance(layers, list) or not all(
-                isinstance(d, str) and DIGEST.fullmatch(d) for d in layers):
-            raise ImageError(f"layers line {number}: expected a list of sha256 digests, "
-                             f"got {line[:80]!r}")
-        present.update(chain_ids(layers))
-    return frozenset(present)
 
 
 def missing(image: Image, present: Iterable[str]) -> tuple[Layer, ...]:

@@ -22,15 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, BinaryIO
 
 from fleet.deploy.connection import CHUNK, Connection, Result, Sent
-from fleet.deploy.images import (
-    LAYERS_COMMAND,
-    Image,
-    ImageSource,
-    Layer,
-    missing,
-    parse_layers,
-    refusal,
-)
+from fleet.deploy.images import Image, ImageSource, Layer, missing, refusal
 from fleet.errors import PushError, SshError
 from fleet.model import Arch
 
@@ -80,37 +72,6 @@ class PushResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Survey:
-    """What a push needs to know of a board: its arch, its engine's free disk, its layers."""
-
-    arch: Arch
-    free_mb: int
-    present: frozenset[str]  # chain ids
-
-
-SURVEY_COMMAND = ("uname -m && "
-                  "df -Pk \"$(docker info --format '{{.DockerRootDir}}')\" | tail -n 1 && "
-                  + LAYERS_COMMAND)
-
-
-def parse_survey(text: str) -> Survey:
-    """SURVEY_COMMAND's output: `uname -m`, a `df -Pk` line, then the layers lines."""
-    lines = text.splitlines()
-    try:
-        arch = Arch.parse(lines[0])
-        free_mb = int(lines[1].split()[3]) // 1024
-    except (IndexError, ValueError) as e:
-        raise PushError(f"survey: cannot read the arch and disk lines ({e}): {text[:120]!r}"
-                        ) from None
-    return Survey(arch, free_mb, parse_layers("\n".join(lines[2:])))
-
-
-def survey(conn: Connection) -> Survey:
-    """The board's arch, free disk and layers, in one round trip."""
-    return parse_survey(_checked(conn.run(SURVEY_COMMAND), conn, "survey"))
 
 
 def staging_dir(image: Image, root: str = STAGING) -> str:

@@ -17,8 +17,9 @@ import pytest
 
 from fleet import inventory
 from fleet.deploy.connection import Sent, SshConnection
+from fleet.deploy.facts import gather
 from fleet.deploy.images import Image, ImageSource, needed_mb, read_archive
-from fleet.deploy.push import PushResult, device_manifest, push, staging_dir, survey
+from fleet.deploy.push import PushResult, device_manifest, push, staging_dir
 from fleet.errors import FleetError
 from fleet.lab import images as lab_images
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, write_archive
@@ -46,8 +47,9 @@ class Pushing:
         return self.source.find(ref)
 
     def push(self, conn: SshConnection, image: Image, sent: Sent | None = None) -> PushResult:
-        board = survey(conn)
-        return push(conn, image, self.source, board.present, free_mb=board.free_mb,
+        board = gather(conn)
+        assert board.arch is not None
+        return push(conn, image, self.source, board.layers, free_mb=board.disk_free_mb,
                     keep_free_mb=KEEP_FREE_MB, device_arch=board.arch, sent=sent)
 
     def has_v1(self, conn: SshConnection) -> None:
@@ -179,10 +181,10 @@ def test_a_nearly_full_card_is_refused_before_sending(ipush: Pushing) -> None:
         ipush.has_v1(conn)
         conn.run("docker rmi fleet/app:3")  # its own layer goes with it: needed again
         conn.run(f"rm -rf {staging_dir(v3)}")  # what an earlier, broken push staged
-        before = survey(conn)
+        before = gather(conn)
         need = needed_mb(v3.layers[2].size)
         # leave the card just short of the new layer's room plus what is kept free
-        fill_kb = (before.free_mb - KEEP_FREE_MB - need + 1) * 1024
+        fill_kb = (before.disk_free_mb - KEEP_FREE_MB - need + 1) * 1024
         assert conn.run(f"fallocate -l {fill_kb}K {FILLER}").ok
         try:
             result = ipush.push(conn, v3)

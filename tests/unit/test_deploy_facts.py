@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.deploy.facts import FactsError, parse, parse_disk, parse_docker, parse_ports
+from fleet.deploy.images import chain_ids
 from fleet.model import PortBinding
 
 CASES = sorted((Path(__file__).parents[1] / "data" / "facts").glob("*.txt"))
@@ -78,3 +79,30 @@ def test_an_unknown_machine_is_kept_with_no_arch() -> None:
 def test_any_answer_parses_or_raises_only_facts_error(text: str) -> None:
     with contextlib.suppress(FactsError):
         parse("dev", text)
+
+
+def images_section(lines: list[str]) -> str:
+    return "### arch\nx86_64\n### disk\n/ 2048 1024 1024 50% /\n### images\n" + "\n".join(lines)
+
+
+def test_layers_are_the_chain_ids_of_every_image_untagged_and_layerless_ones_too() -> None:
+    a, b, c = ("sha256:" + x * 64 for x in "abc")
+    ids = ["sha256:" + x * 64 for x in "def"]
+    facts = parse("dev", images_section([f'{ids[0]}\t["x:1"]\t{json.dumps([a, b])}',
+                                         f"{ids[1]}\tnull\tnull",
+                                         f"{ids[2]}\t[]\t{json.dumps([c])}"]))
+    assert facts.layers == frozenset([*chain_ids([a, b]), c])
+    assert dict(facts.images) == {"x:1": ids[0]}
+
+
+@pytest.mark.parametrize("layers", ['["sha256:abc"]', "{", '{"a": 1}', "[1]"])
+def test_a_layer_list_that_is_not_one_is_refused(layers: str) -> None:
+    with pytest.raises(FactsError, match="images line 1"):
+        parse("dev", images_section([f"sha256:{'d' * 64}\t[]\t{layers}"]))
+
+
+@given(st.lists(st.lists(st.sampled_from(["sha256:" + x * 64 for x in "abc"]), max_size=4)))
+def test_layers_read_what_docker_prints(images: list[list[str]]) -> None:
+    lines = [f"sha256:{n:064x}\t[]\t{json.dumps(layers)}" for n, layers in enumerate(images)]
+    facts = parse("dev", images_section(lines))
+    assert facts.layers == frozenset(c for layers in images for c in chain_ids(layers))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -10,8 +9,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from fleet.deploy.images import (
     MB,
@@ -21,11 +18,10 @@ from fleet.deploy.images import (
     missing,
     needed_mb,
     normalize_ref,
-    parse_layers,
     read_archive,
     refusal,
 )
-from fleet.errors import FleetError, ImageError
+from fleet.errors import ImageError
 from fleet.lab.images import write_archive
 from fleet.model import Arch
 
@@ -216,31 +212,6 @@ def test_chain_ids_follow_dockers_rule() -> None:
     a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     assert chain_ids([a, b]) == (a, "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest())
     assert chain_ids([b, a])[1] != chain_ids([a, b])[1]
-
-
-def test_parse_layers_gives_the_chain_ids_of_every_image() -> None:
-    a, b, c = ("sha256:" + x * 64 for x in "abc")
-    text = f'{json.dumps([a, b])}\n\nnull\n{json.dumps([c])}\n'
-    assert parse_layers(text) == frozenset([*chain_ids([a, b]), c])
-    assert parse_layers("") == frozenset()
-
-
-@pytest.mark.parametrize("text", ['["sha256:abc"]', "{", '{"a": 1}', '[1]'])
-def test_parse_layers_refuses_what_is_not_a_layer_list(text: str) -> None:
-    with pytest.raises(ImageError, match="layers line 1"):
-        parse_layers(text)
-
-
-@given(st.text())
-def test_parse_layers_never_fails_otherwise(text: str) -> None:
-    with contextlib.suppress(FleetError, ValueError):
-        assert isinstance(parse_layers(text), frozenset)
-
-
-@given(st.lists(st.lists(st.sampled_from(["sha256:" + x * 64 for x in "abc"]), max_size=4)))
-def test_parse_layers_reads_what_docker_prints(images: list[list[str]]) -> None:
-    text = "\n".join(json.dumps(layers) for layers in images)
-    assert parse_layers(text) == frozenset(c for layers in images for c in chain_ids(layers))
 
 
 def present_of(*images: Image) -> frozenset[str]:

@@ -25,7 +25,6 @@ from fleet.deploy.push import (
     _Chain,
     device_manifest,
     parse_probe,
-    parse_survey,
     probe_command,
     push,
     staging_dir,
@@ -274,16 +273,6 @@ def test_probe_command_reports_what_is_staged(tmp_path: Path, images: tuple[Imag
     out = subprocess.run(["sh", "-c", probe_command(str(directory), v1.layers)],
                          capture_output=True, text=True, check=True).stdout
     assert parse_probe(out, v1.layers) == {a.hex: -1, b.hex: 5}
-
-
-def test_parse_survey() -> None:
-    digest = "sha256:" + "a" * 64
-    text = f"x86_64\n/dev/sda1 30000000 1000 2048000 1% /var/lib/docker\n[\"{digest}\"]\n"
-    survey = parse_survey(text)
-    assert (survey.arch, survey.free_mb, survey.present) == (Arch.AMD64, 2000,
-                                                            frozenset([digest]))
-    with pytest.raises(PushError, match="survey"):
-        parse_survey("x86_64\n")
 
 
 def test_chain_reads_parts_in_order_in_any_chunk_size() -> None:
