@@ -116,6 +116,11 @@ class HostKeyError(SshError):
         return str(self).partition("\n")[0]
 
     @property
+    def console_check(self) -> str:
+        """The command that shows the offered key's fingerprint on the board's own console."""
+        return _console_check(self.key_type)
+
+    @property
     def accept_command(self) -> str:
         """What the user runs, after checking the key on the board, to trust it."""
         return f"fleet trust {self.device_id} --accept {self.offered}"

@@ -194,23 +194,18 @@ def failure(device: Device, error: FleetError, *, seconds: float = 0.0) -> Enrol
     message, hint = str(error).removeprefix(f"{device.id}: "), ""
     if isinstance(error, HostKeyNotPinnedError):
         message = f"its SSH host key is not pinned (it offers {error.offered})"
-        hint = (f"check the key on the board's console with `{_console_check(error.key_type)}`; "
+        hint = (f"check the key on the board's console with `{error.console_check}`; "
                 f"if it shows the same, pin it: fleet trust {device.id} --accept {error.offered}")
     elif isinstance(error, HostKeyChangedError):
         message = error.summary.removeprefix(f"{device.id}: ")
         hint = (f"if the board was reinstalled, check its key with "
-                f"`{_console_check(error.key_type)}` on its console, then: {error.accept_command}")
+                f"`{error.console_check}` on its console, then: {error.accept_command}")
     elif isinstance(error, HostKeyError):
         message, hint = error.summary.removeprefix(f"{device.id}: "), error.accept_command
     elif isinstance(error, SshConnectError):
         hint = (f"is {device.id} on, at {device.host}, with sshd on port {device.ssh.port}? "
                 "`fleet discover` shows where boards are")
     return EnrollResult(device.id, error=message, hint=hint, seconds=seconds)
-
-
-def _console_check(key_type: str) -> str:
-    name = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa"}.get(key_type, "ecdsa")
-    return f"ssh-keygen -lf /etc/ssh/ssh_host_{name}_key.pub"
 
 
 def sudo(device: Device, command: str) -> str:
