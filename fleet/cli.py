@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet import __version__, profiles
+from fleet.cleanup import Category
 from fleet.errors import ConfigError, FleetError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
@@ -453,6 +454,83 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+# -- fleet cleanup ----------------------------------------------------------
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from fleet import cleanup, inventory, trust
+    from fleet.cleanup_view import cleanup_json, mb, render
+    from fleet.deploy import scan
+    from fleet.deploy.connection import SshConnection
+    from fleet.deploy.rollout import each
+
+    if not args.devices and not args.all:
+        raise ConfigError("name the devices or groups to clean, or pass --all")
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
+    categories = frozenset(cleanup.Category(c) for c in args.category) or cleanup.DEFAULT
+    if args.volumes:
+        categories |= {cleanup.Category.VOLUMES}
+    elif cleanup.Category.VOLUMES in categories:
+        raise ConfigError("--category volumes: volumes hold data; pass --volumes to mean it")
+    rules = cleanup.Rules(categories=categories, tmp_age_days=args.tmp_days,
+                          journal_keep_mb=args.journal_mb,
+                          planned=frozenset(args.keep_image))
+    inv = inventory.load(inventory_path(args.inventory))
+    devices = inv.devices if args.all else inv.select(args.devices)
+    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
+                             else trust.default_path())
+
+    def work(device: Device, apply: bool, only: dict[str, cleanup.Reclaim] | None = None
+             ) -> scan.DeviceCleanup:
+        try:
+            conn = SshConnection(device, known, timeout=args.timeout)
+        except FleetError as e:
+            return scan.DeviceCleanup(device.id, error=str(e))
+        try:
+            if only is not None:  # apply what was shown and confirmed, no more
+                chosen = only[device.id]
+                return scan.DeviceCleanup(device.id, chosen, scan.reclaim(
+                    conn, device.id, chosen.items, rules, user=device.ssh.user))
+            return scan.clean(conn, device.id, rules, user=device.ssh.user, apply=apply)
+        except FleetError as e:
+            return scan.DeviceCleanup(device.id, error=str(e))
+        finally:
+            conn.close()
+
+    apply = args.apply
+    confirm = apply and args.volumes and not args.yes
+    with err.status(f"fleet cleanup: {'scanning' if confirm or not apply else 'cleaning'} "
+                    f"{len(devices)} device(s)"):
+        results = each(devices, lambda d: work(d, apply and not confirm), args.parallel)
+    if confirm:
+        volumes = [(r.device, i) for r in results if r.reclaim for i in r.reclaim.items
+                   if i.category is cleanup.Category.VOLUMES]
+        if volumes and not _confirm_volumes(volumes, mb):
+            err.print("nothing was removed")
+            return EXIT_FAILED
+        chosen = {r.device: r.reclaim for r in results if r.reclaim is not None}
+        scanned = {r.device: r for r in results}
+        with err.status(f"fleet cleanup: cleaning {len(chosen)} device(s)"):
+            results = each(devices, lambda d: work(d, True, chosen) if d.id in chosen
+                           else scanned[d.id], args.parallel)
+    if args.json:
+        print_json(cleanup_json(results, applied=apply))
+    else:
+        out.print(render(results, applied=apply))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _confirm_volumes(volumes: list[tuple[str, Any]], mb: Callable[[int], str]) -> bool:
+    """Ask, listing each volume, before its data goes; never without a terminal."""
+    if not sys.stdin.isatty():
+        raise ConfigError("--volumes with --apply removes data: confirm on a terminal, "
+                          "or pass --yes")
+    for device, item in volumes:
+        err.print(f"  {device}: {item.label} ({mb(item.bytes)})")
+    answer = input(f"remove these {len(volumes)} volume(s) and all their data? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 # -- fleet enroll -----------------------------------------------------------
 
 # avahi renames the second stock board on a LAN raspberrypi-2, and so on: ask for those too.
@@ -575,7 +653,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
                 err.print(f"fleet lab up: {message}")
 
         result = lab.up(spec, args.devices, args.profiles, progress, agent=args.agent,
-                        interval=args.interval, bare=args.bare)
+                        interval=args.interval, bare=args.bare, card_mb=args.card_mb)
     return _print_lab(result, args.json)
 
 
@@ -736,6 +814,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="placement tie-break seed (default 0)")
     json_flag(deploy)
 
+    clean = command("cleanup", cmd_cleanup, "show, then reclaim, what fills the boards' disks: "
+                    "stopped containers, unused images, logs, old temporary files, caches")
+    clean.add_argument("devices", nargs="*", metavar="DEVICE",
+                       help="device ids or groups from the inventory")
+    clean.add_argument("--all", action="store_true", help="every device in the inventory")
+    clean.add_argument("--category", action="append", default=[], metavar="NAME",
+                       choices=[str(c) for c in Category],
+                       help="only these categories (repeat it): "
+                            + ", ".join(str(c) for c in Category)
+                            + " (default all but volumes)")
+    clean.add_argument("--apply", action="store_true",
+                       help="reclaim it (without it, only show what would be reclaimed)")
+    clean.add_argument("--volumes", action="store_true",
+                       help="also volumes no container mounts: their data is lost, so "
+                            "--apply asks first")
+    clean.add_argument("--yes", action="store_true",
+                       help="with --volumes --apply: do not ask (for scripts)")
+    clean.add_argument("--tmp-days", type=float, default=7.0, metavar="DAYS",
+                       help="temporary files older than this only (default 7)")
+    clean.add_argument("--journal-mb", type=int, default=100, metavar="MB",
+                       help="vacuum the systemd journal down to this size (default 100)")
+    clean.add_argument("--keep-image", action="append", default=[], metavar="REF",
+                       help="an image (ref or id) planned to run: never removed (repeat it)")
+    clean.add_argument("--parallel", type=int, default=8, metavar="N",
+                       help="devices at a time (default 8)")
+    clean.add_argument("--timeout", type=float, default=10, metavar="S",
+                       help="SSH connect timeout in seconds (default 10)")
+    known_hosts_option(clean)
+    json_flag(clean)
+
     enroll = command("enroll", cmd_enroll, "bootstrap boards over SSH: Docker if missing, "
                      "the agent's image, its config and MQTT credentials, the agent started "
                      "on boot; a rerun changes nothing (exit 1 if any board failed)")
@@ -789,6 +897,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also N stock Raspberry Pi OS boards fleet has yet to discover: "
                          "sshd and dockerd, no agent, only their host name on mDNS "
                          "(raspberrypi, raspberrypi-2, ...), not in the inventory (default 0)")
+    up.add_argument("--card-mb", type=int, metavar="MB",
+                    help="give every device a card (root filesystem) of MB MiB instead of its "
+                         "profile's, so tests can fill one quickly")
     status = command("status", cmd_lab_status, "check each device's ssh, docker and agent",
                      lab_commands)
     down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",

@@ -1,61 +1,142 @@
 #!/bin/sh
-# Reclaim what fleet's own deploys leave behind, and only that. Categories
-# (FLEET_CATEGORIES, comma-separated; default all three):
-#   previous  the stopped rollback copies (NAME.prev) of stack FLEET_STACK's
-#             containers, or of every fleet stack if FLEET_STACK is empty
-#   staging   image layers staged by a push that never finished, older than
-#             FLEET_STAGING_DAYS (default 7) days
-#   dangling  untagged images no container uses (docker image prune)
-# Without FLEET_APPLY=yes it only lists. Prints one line per item:
-#   would-remove|removed|failed CATEGORY NAME
-# Never touches a running container, a tagged image, or anything else.
+# Reclaim the items fleet/cleanup.py chose, one call each, appended to this
+# script (fleet/deploy/scan.py writes them):
+#   fleet_tmp PATH           fleet_cores PATH          fleet_apt clean
+#   fleet_journal KEEP_BYTES fleet_staging DIR         fleet_logs CONTAINER_ID
+#   fleet_stopped CONTAINER_ID                         fleet_old_revisions IMAGE_ID
+#   fleet_unused_images IMAGE_ID                       fleet_dangling IMAGE_ID
+#   fleet_volumes NAME
+# Every call re-checks its rule before it acts, as the board may have changed
+# since the scan: a file must still be old and closed, a container still
+# stopped, an image still unused. Nothing is forced. It writes no file of its
+# own, so it runs on a card that is 100 % full: the calls come in an order
+# that deletes plain files first, making room for what dockerd must write.
+# Prints one line per call, and the disk after:
+#   reclaimed|skipped|failed CATEGORY TARGET [why]
+# Arguments, in the environment:
+#   FLEET_TMP_MINUTES  a temporary file must be older than this (default 10080)
 set -eu
 
-categories=${FLEET_CATEGORIES:-previous,staging,dangling}
-stack=${FLEET_STACK:-}
-days=${FLEET_STAGING_DAYS:-7}
-apply=${FLEET_APPLY:-no}
-staging=/var/lib/fleet/incoming
+tmp_minutes=${FLEET_TMP_MINUTES:-10080}
+root=/var/lib/docker
 
-wanted() {
-    case ",$categories," in *",$1,"*) return 0 ;; esac
-    return 1
-}
+say() { printf '%s %s %s%s\n' "$1" "$2" "$3" "${4:+ $4}"; }
 
-act() {
-    # act CATEGORY NAME COMMAND...: list it, or do it and say how it went.
+# done/failed from a command's status and the last line of its error output.
+outcome() {
     category=$1
-    name=$2
+    target=$2
     shift 2
-    if [ "$apply" != yes ]; then
-        echo "would-remove $category $name"
-    elif "$@" >/dev/null 2>&1; then
-        echo "removed $category $name"
+    if why=$("$@" 2>&1 >/dev/null); then
+        say reclaimed "$category" "$target"
     else
-        echo "failed $category $name"
+        say failed "$category" "$target" "$(printf '%s' "$why" | tail -n 1)"
     fi
 }
 
-if wanted previous; then
-    filter=label=fleet.stack
-    if [ -n "$stack" ]; then filter="label=fleet.stack=$stack"; fi
-    docker ps -a --filter "$filter" --filter status=exited --filter status=created \
-        --format '{{.Names}}' | while read -r name; do
-        case $name in
-            *.prev) act previous "$name" docker rm "$name" ;;
-        esac
-    done
-fi
+open_files=""
+is_open() {
+    # What processes hold open, read once: a scan of /proc per file would be slow.
+    if [ -z "$open_files" ]; then
+        open_files=$(find /proc/[0-9]*/fd -type l -printf '%l\n' 2>/dev/null | sort -u)
+    fi
+    printf '%s\n' "$open_files" | grep -qxF -- "$1"
+}
 
-if wanted staging && [ -d "$staging" ]; then
-    find "$staging" -mindepth 1 -maxdepth 1 -type d -mtime "+$days" | while read -r dir; do
-        act staging "$dir" rm -rf "$dir"
+old_file() {
+    # A regular file (not a link), under one of the given directories, not open.
+    path=$1
+    shift
+    case $path in *'/../'*) return 1 ;; esac
+    under=no
+    for dir in "$@"; do
+        case $path in "$dir"/*) under=yes ;; esac
     done
-fi
+    [ "$under" = yes ] && [ -f "$path" ] && [ ! -L "$path" ] && ! is_open "$path"
+}
 
-if wanted dangling; then
-    docker images --filter dangling=true --no-trunc --format '{{.ID}}' | while read -r id; do
-        # docker rmi refuses an image a container (even a stopped one) still uses.
-        act dangling "$id" docker rmi "$id"
+fleet_tmp() {
+    if ! old_file "$1" /tmp /var/tmp; then
+        say skipped tmp "$1" "gone, open, or not a plain file in /tmp or /var/tmp"
+    elif [ -z "$(find "$1" -mmin "+$tmp_minutes" 2>/dev/null)" ]; then
+        say skipped tmp "$1" "modified since the scan"
+    else
+        outcome tmp "$1" rm -f -- "$1"
+    fi
+}
+
+fleet_cores() {
+    if old_file "$1" /var/lib/systemd/coredump /var/crash; then
+        outcome cores "$1" rm -f -- "$1"
+    else
+        say skipped cores "$1" "gone, open, or not a plain file in a core dump directory"
+    fi
+}
+
+fleet_apt() {
+    outcome apt "$1" apt-get clean
+}
+
+fleet_journal() {
+    outcome journal "$1" journalctl --vacuum-size="$1"
+}
+
+fleet_staging() {
+    case $1 in
+        /var/lib/fleet/incoming/*/*|*'/../'*) say skipped staging "$1" "not a staging directory" ;;
+        /var/lib/fleet/incoming/?*) outcome staging "$1" rm -rf -- "$1" ;;
+        *) say skipped staging "$1" "not a staging directory" ;;
+    esac
+}
+
+running() {
+    [ "$(docker inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]
+}
+
+fleet_logs() {
+    # Truncated in place: dockerd appends to the file it holds open.
+    log=$(docker inspect --format '{{.LogPath}}' "$1" 2>/dev/null) || log=""
+    case $log in
+        "$root"/containers/*) outcome logs "$1" truncate -s 0 "$log" ;;
+        *) say skipped logs "$1" "no json-file log under $root" ;;
+    esac
+}
+
+fleet_stopped() {
+    if running "$1"; then
+        say skipped stopped "$1" "running again"
+    else
+        outcome stopped "$1" docker rm "$1"
+    fi
+}
+
+remove_image() {
+    # Only if no container at all uses it; every tag first, so none is forced.
+    category=$1
+    image=$2
+    if [ -n "$(docker ps -aq --filter "ancestor=$image" 2>/dev/null)" ]; then
+        say skipped "$category" "$image" "a container uses it"
+        return
+    fi
+    for tag in $(docker image inspect --format '{{join .RepoTags " "}}' "$image" 2>/dev/null); do
+        docker rmi "$tag" >/dev/null 2>&1 || true
     done
-fi
+    if ! docker image inspect "$image" >/dev/null 2>&1; then
+        say reclaimed "$category" "$image"
+    else
+        outcome "$category" "$image" docker rmi "$image"
+    fi
+}
+
+fleet_old_revisions() { remove_image old-revisions "$1"; }
+fleet_unused_images() { remove_image unused-images "$1"; }
+fleet_dangling() { remove_image dangling "$1"; }
+
+fleet_volumes() {
+    outcome volumes "$1" docker volume rm "$1"
+}
+
+fleet_disk() {
+    printf '### disk\n'
+    if [ -d "$root" ]; then df -Pk "$root"; else df -Pk /; fi | tail -n 1
+}

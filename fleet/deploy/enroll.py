@@ -209,8 +209,7 @@ def failure(device: Device, error: FleetError, *, seconds: float = 0.0) -> Enrol
 
 
 def sudo(device: Device, command: str) -> str:
-    """`command` as root: as it is for root, through `sudo -n` (never a prompt) for another user."""
-    return command if device.ssh.user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
+    return playbooks.as_root(device.ssh.user, command)
 
 
 def image_check(image: str) -> str:

@@ -114,7 +114,9 @@ def parse(device: str, text: str) -> Facts:
         files=parse_files(device, sections.get("files", "")))
 
 
-def split_sections(device: str, text: str) -> dict[str, str]:
+def split_sections(device: str, text: str,
+                   required: tuple[str, ...] = ("arch", "disk")) -> dict[str, str]:
+    """A playbook's `### NAME` sections -> {name: text}; each `required` one must be there."""
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for n, line in enumerate(text.splitlines(), 1):
@@ -125,8 +127,10 @@ def split_sections(device: str, text: str) -> dict[str, str]:
                 raise FactsError(f"{device}: status line {n}: text before any section: {line!r}")
         else:
             current.append(line)
-    if "arch" not in sections or "disk" not in sections:
-        raise FactsError(f"{device}: the status playbook's answer lacks its arch or disk section")
+    lacking = [name for name in required if name not in sections]
+    if lacking:
+        raise FactsError(f"{device}: the playbook's answer lacks its {' and '.join(lacking)} "
+                         "section (did it run to its end?)")
     return {name: "\n".join(lines) for name, lines in sections.items()}
 
 

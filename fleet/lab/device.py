@@ -48,6 +48,8 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     for target in lab.DEVICE_PRIVATE_DIRS:
         source = d / "root" / target.lstrip("/")
         source.mkdir(parents=True, exist_ok=True)
+        if target in lab.DEVICE_SHARED_TMP:
+            source.chmod(0o1777)
         binds.append(f"mkdir -p {target} && mount --bind {source} {target}")
     if device.bare:
         # Its own /etc/avahi: its configuration, no static hosts and no services,
@@ -69,19 +71,20 @@ def create(spec: LabSpec, device: LabDevice) -> None:
 
 
 def _storage(spec: LabSpec, device: LabDevice) -> None:
-    """The device's card: an ext4 of its profile's root filesystem size, under its engine's data.
+    """The device's card: an ext4 of its profile's root filesystem size (or `card_mb`).
 
-    The image file is sparse, so it takes only what is written to it; a device
-    that fills it is really full, and its agent's statvfs sees its own card.
+    It holds every directory private to the device, so a device that fills its
+    card is really full, and its agent's statvfs sees its own card. The image
+    file is sparse: it takes only what is written to it.
     """
     image = spec.device_dir(device) / "storage.ext4"
-    data = spec.device_dir(device) / "root" / lab.DEVICE_PRIVATE_DIRS[0].lstrip("/")
-    data.mkdir(parents=True, exist_ok=True)
+    card = spec.device_dir(device) / "root"
+    card.mkdir(parents=True, exist_ok=True)
     with image.open("wb") as f:
-        f.truncate(profiles.get(device.profile).storage_mb << 20)
+        f.truncate((device.card_mb or profiles.get(device.profile).storage_mb) << 20)
     run(["mkfs.ext4", "-q", "-F", "-m", "0",
          "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", str(image)])
-    run(["mount", "-o", "loop", str(image), str(data)])
+    run(["mount", "-o", "loop", str(image), str(card)])
 
 
 def memory_cgroup(spec: LabSpec, device: LabDevice) -> Path:

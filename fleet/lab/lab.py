@@ -60,13 +60,13 @@ class LabStatus:
 
 def up(spec: LabSpec, count: int, profile_list: str = "",
        progress: Progress = lambda _: None, *, agent: bool = True,
-       interval: float = 5.0, bare: int = 0) -> LabStatus:
+       interval: float = 5.0, bare: int = 0, card_mb: int | None = None) -> LabStatus:
     """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
 
     `bare` more devices are stock boards fleet has yet to find: sshd and
     dockerd, their host names on mDNS, no agent, and not in the inventory.
     On failure it undoes it all."""
-    devices = spec.devices(count, profile_list, bare)
+    devices = spec.devices(count, profile_list, bare, card_mb)
     enrolled = [d for d in devices if not d.bare]
     preflight(commands={**REQUIRED, **BARE_REQUIRED} if bare else REQUIRED)
     if spec.state_file.exists():

@@ -20,8 +20,15 @@ DEFAULT_PROFILE = "pi4b-8g"
 BARE_HOST_NAME = "raspberrypi"
 BROKER_PORT = 1883
 MAX_DEVICES = 200
-# Directories each device sees as its own: the engine's data, fleet's own state.
-DEVICE_PRIVATE_DIRS = ("/var/lib/docker", "/var/lib/fleet", "/etc/fleet")
+MIN_CARD_MB = 256  # the lab's workload and agent images, and room to work
+# Directories each device sees as its own, all on its card: the engine's data,
+# fleet's own state, and what fills a real board's card besides (temporary
+# files, the journal, apt's cache, core dumps), which `fleet cleanup` reclaims.
+DEVICE_PRIVATE_DIRS = ("/var/lib/docker", "/var/lib/fleet", "/etc/fleet", "/tmp", "/var/tmp",
+                       "/var/log/journal", "/var/cache/apt", "/var/crash",
+                       "/var/lib/systemd/coredump")
+# Sticky and writable by all, as on any Linux system.
+DEVICE_SHARED_TMP = ("/tmp", "/var/tmp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class LabDevice:
     ip: str
     profile: str
     bare: bool = False
+    card_mb: int | None = None  # its card's size; None for its profile's root filesystem
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +118,24 @@ class LabSpec:
     def state_file(self) -> Path:
         return self.root / "lab.json"
 
-    def devices(self, count: int, profile_list: str = "", bare: int = 0) -> list[LabDevice]:
+    def devices(self, count: int, profile_list: str = "", bare: int = 0,
+                card_mb: int | None = None) -> list[LabDevice]:
         """Number and address `count` devices with the profiles asked for, then `bare` bare ones."""
         names = expand_profiles(profile_list, count)
         if not 0 <= bare <= MAX_DEVICES - count:
             raise ConfigError(f"--bare {bare}: expected 0 to {MAX_DEVICES - count} "
                               f"with --devices {count}")
+        if card_mb is not None and card_mb < MIN_CARD_MB:
+            raise ConfigError(f"--card-mb {card_mb}: a card needs at least {MIN_CARD_MB} MiB")
         hosts = list(self.subnet.hosts())[10:]
         if count + bare > len(hosts):
             asked = f"--devices {count}" + (f" and --bare {bare}" if bare else "")
             raise ConfigError(f"{asked}: subnet {self.subnet} has room for {len(hosts)}")
-        enrolled = [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1])
-                    for i in range(1, count + 1)]
+        enrolled = [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1],
+                              card_mb=card_mb) for i in range(1, count + 1)]
         return enrolled + [LabDevice(count + n, bare_id(n), str(hosts[count + n - 1]),
-                                     DEFAULT_PROFILE, bare=True) for n in range(1, bare + 1)]
+                                     DEFAULT_PROFILE, bare=True, card_mb=card_mb)
+                           for n in range(1, bare + 1)]
 
 
 def default_root(name: str) -> Path:

@@ -55,7 +55,7 @@ def test_docker_installed_but_not_answering_says_why() -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("", "lacks its arch or disk section"),
+    ("", "lacks its arch and disk section"),
     ("hello\n### arch\nx86_64\n### disk\n/ 1 2 3\n", "text before any section"),
     ("### arch\nx86_64\n### disk\nnot df\n", "disk: expected a `df -Pk` line"),
     ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### containers\na\tb\n", "expected 10"),
