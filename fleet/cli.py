@@ -460,7 +460,6 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from fleet import cleanup, inventory, trust
     from fleet.cleanup_view import cleanup_json, mb, render
     from fleet.deploy import scan
-    from fleet.deploy.connection import SshConnection
     from fleet.deploy.rollout import each
 
     if not args.devices and not args.all:
@@ -480,22 +479,10 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
                              else trust.default_path())
 
-    def work(device: Device, apply: bool, only: dict[str, cleanup.Reclaim] | None = None
-             ) -> scan.DeviceCleanup:
-        try:
-            conn = SshConnection(device, known, timeout=args.timeout)
-        except FleetError as e:
-            return scan.DeviceCleanup(device.id, error=str(e))
-        try:
-            if only is not None:  # apply what was shown and confirmed, no more
-                chosen = only[device.id]
-                return scan.DeviceCleanup(device.id, chosen, scan.reclaim(
-                    conn, device.id, chosen.items, rules, user=device.ssh.user))
-            return scan.clean(conn, device.id, rules, user=device.ssh.user, apply=apply)
-        except FleetError as e:
-            return scan.DeviceCleanup(device.id, error=str(e))
-        finally:
-            conn.close()
+    def work(device: Device, apply: bool,
+             chosen: dict[str, cleanup.Reclaim] | None = None) -> scan.DeviceCleanup:
+        return scan.clean_over_ssh(device, known, rules, apply=apply, timeout=args.timeout,
+                                   chosen=chosen[device.id] if chosen else None)
 
     apply = args.apply
     confirm = apply and args.volumes and not args.yes

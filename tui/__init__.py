@@ -1,1 +1,1 @@
-"""The Textual TUI (`fleet tui`): a client of fleet's public API only."""
+"""The Textual TUI (`fleet tui`): a client of the controller through tui.client's interface."""

@@ -15,10 +15,12 @@ from typing import Any
 from fleet import cleanup
 from fleet.cleanup import Category, Container, Disk, File, Image, Item, Scan
 from fleet.deploy import playbooks
-from fleet.deploy.connection import Connection
+from fleet.deploy.connection import Connection, SshConnection
 from fleet.deploy.facts import FactsError, split_sections
 from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
+from fleet.model import Device
+from fleet.trust import KnownHosts
 
 OUTCOMES = ("reclaimed", "skipped", "failed")
 SCAN_TIMEOUT_S = 120
@@ -258,3 +260,25 @@ def clean(conn: Connection, device: str, rules: cleanup.Rules, *, user: str = "r
         return DeviceCleanup(device, chosen, reclaim(conn, device, chosen.items, rules, user=user))
     except FleetError as e:
         return DeviceCleanup(device, chosen, error=str(e))
+
+
+def clean_over_ssh(device: Device, known: KnownHosts, rules: cleanup.Rules, *,
+                   apply: bool = False, chosen: cleanup.Reclaim | None = None,
+                   choose: Callable[[cleanup.Reclaim], cleanup.Reclaim] = lambda r: r,
+                   timeout: float = 10.0) -> DeviceCleanup:
+    """`clean` over a pinned SSH session; with `chosen`, reclaim exactly those items (what
+    a person was shown and confirmed), without scanning again. Never raises FleetError."""
+    try:
+        conn = SshConnection(device, known, timeout=timeout)
+    except FleetError as e:
+        return DeviceCleanup(device.id, error=str(e))
+    try:
+        if chosen is None:
+            return clean(conn, device.id, rules, user=device.ssh.user, apply=apply,
+                         choose=choose)
+        return DeviceCleanup(device.id, chosen, reclaim(conn, device.id, chosen.items, rules,
+                                                        user=device.ssh.user))
+    except FleetError as e:
+        return DeviceCleanup(device.id, chosen, error=str(e))
+    finally:
+        conn.close()
