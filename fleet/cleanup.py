@@ -172,7 +172,7 @@ class Reclaim:
         return Reclaim(self.device, self.disk, tuple(items), self.kept)
 
 
-def reclaimable(scan: Scan, rules: Rules) -> Reclaim:
+def reclaimable(scan: Scan, rules: Rules = Rules()) -> Reclaim:
     """Every item the rules allow, in the playbook's order, and what was kept and why."""
     wanted = rules.categories
     kept: list[Kept] = []

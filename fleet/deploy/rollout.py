@@ -149,16 +149,20 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
-          keep_free_mb: Mapping[str, int] | None = None,
+          keep_free_pct: Mapping[str, int] | None = None,
           progress: Progress = QUIET) -> list[DeviceResult]:
-    """Act on every reachable device with changes, `parallel` at a time; a result for each."""
+    """Act on every reachable device with changes, `parallel` at a time; a result for each.
+
+    `keep_free_pct` is the share of each device's disk a push must leave free, of
+    the disk it really has (a board's card may be bigger or smaller than its
+    profile's)."""
     results = {d: DeviceResult(d, False, error) for d, error in prepared.failed.items()}
 
     def act(device: str) -> None:
         started = time.monotonic()
         try:
             result = _apply_device(prepared, device, source,
-                                   (keep_free_mb or {}).get(device, 0), progress)
+                                   (keep_free_pct or {}).get(device, 0), progress)
         except FleetError as e:
             result = DeviceResult(device, False, str(e), prepared.steps[device])
         results[device] = replace(result, seconds=time.monotonic() - started)
@@ -170,7 +174,7 @@ def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
 
 
 def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
-                  keep_free_mb: int, progress: Progress) -> DeviceResult:
+                  keep_free_pct: int, progress: Progress) -> DeviceResult:
     steps = prepared.steps[device]
     if steps.blocked:
         return DeviceResult(device, False, f"{device}: {steps.blocked}", steps)
@@ -185,6 +189,7 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
                             "device nor in the image source (--images DIR, or a local docker "
                             "engine that has it)", steps)
     images = [i for i in pushes if i is not None]
+    keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
     why = _refusal(images, facts, keep_free_mb)
     if why:
         return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)

@@ -19,6 +19,8 @@ from fleet.lab.spec import LabDevice, LabSpec
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _AVAHI_ETC = "/etc/avahi"
 _SSH_ETC = "/etc/ssh"
+# In the device's own /run, which the binds come after.
+_LAB_STASH, _CARD_STASH = "/run/fleet-lab", "/run/fleet-card"
 _HOST_KEY = "ssh_host_ed25519_key"
 _HOST_KEY_PUB = f"{_HOST_KEY}.pub"
 
@@ -45,12 +47,20 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     run(["unshare", f"--mount={mnt}", f"--uts={uts}", "--propagation", "private",
          "hostname", device.id])
     binds = []
+    # A private dir the lab itself lies under (a lab in /tmp, as the tests make) is bound
+    # last, from a stash of the card taken first, and the lab bound back into it: else the
+    # card would hide the lab's own files from the device.
+    covering = []
     for target in lab.DEVICE_PRIVATE_DIRS:
         source = d / "root" / target.lstrip("/")
         source.mkdir(parents=True, exist_ok=True)
         if target in lab.DEVICE_SHARED_TMP:
             source.chmod(0o1777)
-        binds.append(f"mkdir -p {target} && mount --bind {source} {target}")
+        if spec.root.is_relative_to(target):
+            stashed = Path(_CARD_STASH) / target.lstrip("/")
+            covering.append(f"mkdir -p {target} && mount --bind {stashed} {target}")
+        else:
+            binds.append(f"mkdir -p {target} && mount --bind {source} {target}")
     if device.bare:
         # Its own /etc/avahi: its configuration, no static hosts and no services,
         # whatever the host's /etc/avahi holds (avahi-daemon reads both from there).
@@ -62,6 +72,10 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     # (an agent that `fleet enroll` starts mounts the public key from it).
     spec.ssh_dir(device).mkdir(exist_ok=True)
     binds.append(f"mount --bind {spec.ssh_dir(device)} {_SSH_ETC}")
+    if covering:
+        binds += [f"mkdir -p {_CARD_STASH} && mount --bind {d / 'root'} {_CARD_STASH}",
+                  f"mkdir -p {_LAB_STASH} && mount --bind {spec.root} {_LAB_STASH}", *covering,
+                  f"mkdir -p {spec.root} && mount --bind {_LAB_STASH} {spec.root}"]
     # A fresh /run gives the device its own docker.sock, containerd and sshd dirs.
     script = " && ".join(["mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
     run(_enter(spec, device, ["sh", "-c", script]))

@@ -1,0 +1,243 @@
+"""`fleet cleanup` on a lab board whose card is filled with junk while a service runs.
+
+One board of its own (lab `iclean`) with a small card (--card-mb), so filling
+it takes seconds. A real `fleet deploy` runs the stack `shop` twice, so the
+board holds the running revision and the stopped one kept for rollback; then
+the test plants, over SSH, old images, stopped containers, a running
+container's big log and old files in /tmp, sized to take the card to 95 %.
+The tests run in order: each starts from what the one before left.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.lab import images
+from fleet.lab.spec import LabDevice
+from fleet.trust import HostKey, KnownHosts
+from tests.integration.lablib import Lab, leftovers
+
+pytestmark = pytest.mark.integration
+
+DEVICE, IP = "iclean-01", "10.242.0.11"
+CARD_MB = 640
+MiB = 1 << 20
+LOW_WATER_PCT = 80.0
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("labs") / "iclean"
+    lab = Lab("iclean", "10.242.0.0/24", root)
+    lab.fleet("lab", "down")
+    try:
+        lab.fleet("lab", "up", "--devices", "1", "--no-agent", "--card-mb", str(CARD_MB))
+        key = lab.spec.ssh_dir(LabDevice(1, DEVICE, IP, "")) / "ssh_host_ed25519_key.pub"
+        KnownHosts(known_hosts(lab)).pin(DEVICE, HostKey.parse(key.read_text()))
+        yield lab
+    finally:
+        lab.fleet("lab", "down")
+    assert leftovers(lab) == []
+
+
+def known_hosts(lab: Lab) -> Path:
+    return lab.root.parent / "known_hosts"
+
+
+def fleet(lab: Lab, *args: str, check: bool = True) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), *args,
+         "--json", "--known-hosts", str(known_hosts(lab))],
+        capture_output=True, text=True, timeout=600, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n"
+                             f"{done.stdout}\n{done.stderr}")
+    return done.returncode, json.loads(done.stdout)
+
+
+def on_board(lab: Lab, command: str) -> str:
+    code, out = lab.ssh(IP, "set -e\n" + command)
+    assert code == 0, f"{command}\n{out}"
+    return out
+
+
+def disk(lab: Lab) -> tuple[int, int]:
+    """(used, total) bytes of the board's card, as df sees it."""
+    fields = on_board(lab, "df -Pk /var/lib/docker | tail -n 1").split()
+    return int(fields[2]) * 1024, int(fields[1]) * 1024
+
+
+@pytest.fixture(scope="module")
+def deployed(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """`shop` deployed twice: web runs fleet/app:2, web's .prev (stopped) fleet/app:1.
+
+    Returns each shop container's name -> its id."""
+    work = tmp_path_factory.mktemp("cleanup")
+    (work / "images").mkdir()
+    base = work / "base.tar"
+    images.busybox_layer(base)
+    for version in (1, 2):
+        layer = work / f"app{version}.tar"
+        with tarfile.open(layer, "w") as tar:
+            page = work / f"index{version}.html"
+            page.write_text(f"app version {version}\n")
+            tar.add(page, arcname="www/index.html")
+        images.write_archive(work / "images" / f"app{version}.tar", [base, layer],
+                             tag=f"fleet/app:{version}", arch=images.HOST_ARCH,
+                             cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
+        stack = work / f"v{version}.yaml"
+        stack.write_text(f"""
+name: shop
+services:
+  web:
+    image: fleet/app:{version}
+    stop_grace_period: 1s
+    deploy: {{resources: {{limits: {{memory: 32M}}}}}}
+""")
+        fleet(lab, "deploy", str(stack), "--images", str(work / "images"),
+              "--store", str(work / "fleet.db"))
+    found = shop(lab)
+    assert set(found) == {"shop-web-1", "shop-web-1.prev"}, found
+    return {name: cid for name, (cid, _, _) in found.items()}
+
+
+def shop(lab: Lab) -> dict[str, tuple[str, str, str]]:
+    """The shop stack's containers: name -> (id, state, image)."""
+    out = on_board(lab, "docker ps -a --no-trunc --filter label=fleet.stack=shop "
+                        "--format '{{.Names}} {{.ID}} {{.State}} {{.Image}}'")
+    return {name: (cid, state, image) for name, cid, state, image in
+            (line.split() for line in out.splitlines())}
+
+
+def plant(lab: Lab) -> dict[str, int]:
+    """Junk of each kind, sized to take the card to 95 %: category -> bytes planted."""
+    used, total = disk(lab)
+    gap = int(total * 0.95) - used
+    assert gap > 200 * MiB, f"the card is already {used / total:.0%} full"
+    # Images first: committing one briefly holds its blob twice.
+    per_image, per_stopped = gap * 12 // 100, gap * 10 // 100
+    log_bytes, per_tmp = gap * 15 // 100, gap * 21 // 100
+    line = 8000  # the log's lines: long, so json-file's framing is under 1 % of it
+    on_board(lab, f"""
+for n in 1 2; do
+    docker run --name mk$n fleet/workload:latest sh -c 'head -c {per_image} /dev/urandom >/blob'
+    docker commit mk$n junk/old:$n >/dev/null
+    docker rm mk$n >/dev/null
+done
+for n in 1 2; do
+    docker run --name stopped$n fleet/workload:latest \
+        sh -c 'head -c {per_stopped} /dev/urandom >/blob'
+done
+docker run -d --name noisy fleet/workload:latest sh -c \
+    'awk "BEGIN {{ s = sprintf(\\"%{line - 1}s\\", \\"\\"); \
+                  for (i = 0; i < {log_bytes // line}; i++) print s }}"; exec sleep 100000' \
+    >/dev/null
+for n in 1 2; do
+    head -c {per_tmp} /dev/urandom >/tmp/junk-$n
+    touch -d '30 days ago' /tmp/junk-$n
+done
+head -c 1048576 /dev/urandom >/tmp/young
+head -c 1048576 /dev/urandom >/tmp/held
+touch -d '30 days ago' /tmp/held
+# A process keeps /tmp/held open: it must stay, however old.
+setsid sh -c 'exec 3</tmp/held; exec sleep 100000' </dev/null >/dev/null 2>&1 &
+while [ "$(docker inspect --format '{{{{.State.Running}}}}' noisy)" != true ]; do sleep 0.1; done
+""")
+    # Until the noisy container has written all of its log.
+    on_board(lab, "log=$(docker inspect --format '{{.LogPath}}' noisy); while "
+                  f"[ $(stat -c %s $log) -lt {log_bytes // line * line} ]; do sleep 0.2; done")
+    return {"unused-images": 2 * per_image, "stopped": 2 * per_stopped,
+            "logs": log_bytes // line * line, "tmp": 2 * per_tmp}
+
+
+def reclaimable(lab: Lab) -> dict[str, int]:
+    """What a dry run finds: category -> bytes."""
+    _, report = fleet(lab, "cleanup", DEVICE)
+    (device,) = report["devices"]
+    return {c: v["bytes"] for c, v in device["categories"].items()}
+
+
+@pytest.fixture(scope="module")
+def planted(lab: Lab, deployed: dict[str, str]) -> dict[str, int]:
+    """What was planted, category -> bytes, plus what was reclaimable before: the lab's own
+    images this board does not use (its agent's base, with --no-agent)."""
+    before = reclaimable(lab)
+    assert set(before) <= {"unused-images"}, before
+    added = plant(lab)
+    return {c: before.get(c, 0) + added[c] for c in added}
+
+
+def test_the_scan_finds_what_was_planted_within_5_percent(
+        lab: Lab, deployed: dict[str, str], planted: dict[str, int]) -> None:
+    used, total = disk(lab)
+    assert used / total >= 0.94, f"planted only to {used / total:.1%}"
+    _, report = fleet(lab, "cleanup", DEVICE)
+    (device,) = report["devices"]
+    found = {c: v["bytes"] for c, v in device["categories"].items()}
+    for category, size in planted.items():
+        assert found.get(category, 0) == pytest.approx(size, rel=0.05), category
+    labels: dict[str, set[str]] = {i["category"]: set() for i in device["items"]}
+    for i in device["items"]:
+        labels[i["category"]].add(i["label"])
+    assert {"junk/old:1", "junk/old:2"} <= labels["unused-images"]
+    assert labels["stopped"] == {"stopped1", "stopped2"}
+    assert labels["logs"] == {"noisy log"}
+    kept = {k["label"]: k["why"] for k in device["kept"]}
+    assert kept["shop-web-1"] == "running"
+    assert kept["shop-web-1.prev"] == "kept for rollback"
+    assert kept["/tmp/held"] == "open by a process"
+    assert "/tmp/young" not in {i["target"] for i in device["items"]}
+    assert all(i["category"] != "volumes" for i in device["items"])
+    # A dry run: nothing changed.
+    assert disk(lab)[0] == pytest.approx(used, rel=0.01)
+
+
+def test_apply_reclaims_it_and_leaves_the_service_and_its_rollback_untouched(
+        lab: Lab, deployed: dict[str, str], planted: dict[str, int]) -> None:
+    before = shop(lab)
+    _, report = fleet(lab, "cleanup", DEVICE, "--apply")
+    (device,) = report["devices"]
+    applied = device["applied"]
+    assert applied["failed"] == 0, applied
+    used, total = disk(lab)
+    assert 100 * used / total < LOW_WATER_PCT
+    assert applied["freed_bytes"] >= 0.95 * sum(planted.values())
+    after = shop(lab)
+    assert after == before  # the same containers, in the same state, on the same images
+    assert after["shop-web-1"][1] == "running"
+    tags = on_board(lab, "docker images --format '{{.Repository}}:{{.Tag}}'").split()
+    assert {"fleet/app:1", "fleet/app:2"} <= set(tags)
+    assert not {"junk/old:1", "junk/old:2"} & set(tags)
+    names = on_board(lab, "docker ps -a --format '{{.Names}}'").split()
+    assert "noisy" in names and not {"stopped1", "stopped2"} & set(names)
+    assert sorted(on_board(lab, "find /tmp -xdev -type f").split()) == ["/tmp/held",
+                                                                         "/tmp/young"]
+    # The service still answers.
+    assert "app version 2" in on_board(lab, "docker exec shop-web-1 wget -qO- localhost:8080")
+
+
+def test_a_card_that_is_100_percent_full_is_scanned_and_cleaned(lab: Lab) -> None:
+    on_board(lab, """
+docker run --name stopped3 fleet/workload:latest sh -c 'head -c 20971520 /dev/urandom >/blob'
+cat /dev/zero >/tmp/fill 2>/dev/null || true
+touch -d '30 days ago' /tmp/fill
+""")
+    used = disk(lab)[0]
+    free_kb = int(on_board(lab, "df -Pk /tmp | tail -n 1").split()[3])
+    assert free_kb < 1024, f"{free_kb} KiB still free"  # ext4 keeps a few blocks back
+    _, report = fleet(lab, "cleanup", DEVICE, "--apply")
+    (device,) = report["devices"]
+    assert device["applied"]["failed"] == 0, device["applied"]
+    assert {i["target"] for i in device["items"]} >= {"/tmp/fill"}
+    names = on_board(lab, "docker ps -a --format '{{.Names}}'").split()
+    assert "stopped3" not in names
+    assert disk(lab)[0] < used - 20 * MiB
+    assert shop(lab)["shop-web-1"][1] == "running"
