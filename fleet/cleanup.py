@@ -21,7 +21,7 @@ The safety rules, each a test in tests/unit/test_cleanup.py:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -323,15 +323,31 @@ class Policy:
 
 
 def for_policy(reclaim: Reclaim, policy: Policy) -> Reclaim:
-    """The policy's categories, in order (biggest first within each), until the disk
-    would be at or below the low-water mark."""
-    target = reclaim.disk.total * policy.low_pct / 100
-    used = reclaim.disk.used
+    """The policy's categories, until the disk would be at or below the low-water mark."""
+    return down_to(reclaim, reclaim.disk.total * policy.low_pct / 100, policy.categories)
+
+
+def down_to(reclaim: Reclaim, used: float, categories: frozenset[Category] = SAFE) -> Reclaim:
+    """`categories`' items, in order (biggest first within each), until the disk would
+    hold at most `used` bytes; the fewest items that get there, or all there are."""
+    left = reclaim.disk.used
     chosen = []
     for item in reclaim.items:
-        if used <= target:
+        if left <= used:
             break
-        if item.category in policy.categories:
+        if item.category in categories:
             chosen.append(item)
-            used -= item.bytes
+            left -= item.bytes
     return reclaim.only(chosen)
+
+
+def due(disks: Mapping[str, tuple[int, int]], policy: Policy, *, now: float,
+        busy: Collection[str] = (), last_run: Mapping[str, float] | None = None,
+        cooldown_s: float = 600.0) -> list[str]:
+    """The devices to clean now: above the high-water mark by their latest (used, total)
+    bytes, not being cleaned, and not cleaned within `cooldown_s` (their next readings
+    may not show it yet, and a disk that stays full must not be scanned on every beat)."""
+    last_run = last_run or {}
+    return sorted(d for d, (used, total) in disks.items()
+                  if policy.due(used, total) and d not in busy
+                  and now - last_run.get(d, -cooldown_s) >= cooldown_s)

@@ -326,18 +326,29 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from fleet import inventory
+    from fleet import inventory, janitor, trust
+    from fleet.cleanup import Policy
     from fleet.controller import Controller
     from fleet.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inv = inventory.load(inventory_path(args.inventory))
+    cleaner = None
+    if args.cleanup:
+        try:
+            policy = Policy(high_pct=args.cleanup_high, low_pct=args.cleanup_low)
+        except ValueError as e:
+            raise ConfigError(f"--cleanup-high/--cleanup-low: {e}") from None
+        known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
+                                 else trust.default_path())
+        cleaner = janitor.Janitor(inv.devices, policy, janitor.over_ssh(known),
+                                  cooldown_s=args.cleanup_cooldown)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with Store(Path(args.store) if args.store else None) as store, \
             Controller(inv, store, workers=args.workers, discover=args.discover,
-                       interfaces=args.interface) as controller:
+                       interfaces=args.interface, janitor=cleaner) as controller:
         logging.info("fleet daemon: %d devices, broker %s:%s, store %s", len(inv.devices),
                      inv.broker.host, inv.broker.port, store.path)
         summary_due = time.monotonic() + args.summary
@@ -775,6 +786,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not browse mDNS")
     daemon.add_argument("--summary", type=float, default=30.0, metavar="S",
                         help="log the fleet's mode every S seconds (default 30)")
+    daemon.add_argument("--cleanup-high", type=float, default=85.0, metavar="PCT",
+                        help="clean a board whose disk is over PCT %% full (default 85): old "
+                             "temporary files, core dumps, apt's cache, the journal, broken "
+                             "pushes, logs, old revisions and dangling images; never others' "
+                             "containers, tagged images in use or volumes")
+    daemon.add_argument("--cleanup-low", type=float, default=80.0, metavar="PCT",
+                        help="... down to PCT %% (default 80)")
+    daemon.add_argument("--cleanup-cooldown", type=float, default=600.0, metavar="S",
+                        help="clean a board at most every S seconds (default 600)")
+    daemon.add_argument("--no-cleanup", dest="cleanup", action="store_false",
+                        help="never clean boards on its own")
+    known_hosts_option(daemon)
     interface_option(daemon)
 
     deploy = command("deploy", cmd_deploy, "plan a compose stack onto the fleet, show the "

@@ -1,8 +1,9 @@
 """The controller's loop: heartbeats (ingest) and the LAN (mDNS) into one FleetView and the store.
 
 One thread owns the view: `step` applies what the ingest workers handed over,
-then the browser's events, so the view needs no locks. Every sighting,
-departure and skipped record is an event in the store.
+then the browser's events, then lets the janitor (the cleanup policy) see the
+disks the heartbeats report, so the view needs no locks. Every sighting,
+departure, skipped record and cleanup action is an event in the store.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from fleet.discovery import BackgroundBrowser, names_to_resolve
 from fleet.fleetview import FleetView
 from fleet.ingest import Ingest
 from fleet.inventory import Inventory
+from fleet.janitor import Janitor, Note
 from fleet.sightings import DeviceGone, DeviceSeen, Event, Rejected
 from fleet.store import Store
 
 log = logging.getLogger(__name__)
+JANITOR_EVERY_S = 5.0  # as often as a heartbeat: disks fill over minutes, not milliseconds
 
 
 class Controller:
     def __init__(self, inventory: Inventory, store: Store | None = None, *,
                  workers: int = 2, discover: bool = True, interfaces: Sequence[str] = (),
+                 janitor: Janitor | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.inventory = inventory
         self.store = store
@@ -32,6 +36,8 @@ class Controller:
         self._ingest = Ingest(inventory.broker, self.view, store, workers=workers)
         self._browser = BackgroundBrowser(
             interfaces=interfaces, names=names_to_resolve(inventory.devices)) if discover else None
+        self._janitor = janitor
+        self._janitor_due = 0.0
         self._clock = clock
 
     def start(self) -> None:
@@ -49,6 +55,20 @@ class Controller:
         if self._browser is not None:
             for event in self._browser.events():
                 self.apply(event)
+        now = self._clock()
+        if self._janitor is not None and now >= self._janitor_due:
+            self._janitor_due = now + JANITOR_EVERY_S
+            self._notes(now, self._janitor.tick(self.disks(now), now))
+
+    def disks(self, now: float) -> dict[str, tuple[int, int]]:
+        """Each live device's disk (used, total bytes), by its latest heartbeat."""
+        return {r.id: (r.heartbeat.disk_used_mb << 20, r.heartbeat.disk_total_mb << 20)
+                for r in self.view.devices.values()
+                if r.heartbeat is not None and r.managed and r.alive(now)}
+
+    def _notes(self, at: float, notes: list[Note]) -> None:
+        for note in notes:
+            self._note(at, note.device, note.kind, note.detail)
 
     def apply(self, event: Event) -> None:
         now = self._clock()
@@ -72,6 +92,8 @@ class Controller:
             self.store.event(at, device, kind, detail)
 
     def stop(self) -> None:
+        if self._janitor is not None:  # what it is cleaning ends, and is recorded
+            self._notes(self._clock(), self._janitor.close())
         if self._browser is not None:
             self._browser.stop()
         self._ingest.stop()

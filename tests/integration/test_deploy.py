@@ -256,27 +256,17 @@ def test_a_device_whose_sshd_is_down_is_reported_and_the_rest_succeed(
         device.restart_sshd(spec, board)
 
 
-def test_cleanup_lists_then_removes_only_rollback_copies(lab: Lab, work: Path) -> None:
-    from fleet import inventory
-    from fleet.deploy import playbooks
-    from fleet.deploy.connection import SshConnection
-
-    known = KnownHosts(lab.root.parent / "known_hosts")
-    devices = inventory.load(lab.spec.inventory).devices
+def test_cleanup_after_deploys_keeps_every_revision_and_rollback_copy(
+        lab: Lab, work: Path) -> None:
     before = everywhere(lab)
     copies = sorted(n for n in before if n.endswith(".prev"))
     assert copies and all(before[n][1] == "exited" for n in copies)
-    listed, removed = [], []
-    for device in devices:
-        with SshConnection(device, known) as conn:
-            env = {"FLEET_STACK": "shop", "FLEET_CATEGORIES": "previous"}
-            dry = playbooks.run(conn, "cleanup", env)
-            done = playbooks.run(conn, "cleanup", {**env, "FLEET_APPLY": "yes"})
-            again = playbooks.run(conn, "cleanup", {**env, "FLEET_APPLY": "yes"})
-        assert dry.ok and done.ok and again.ok and again.text == ""
-        listed += [line.split()[2] for line in dry.text.splitlines()]
-        removed += [line.split()[2] for line in done.text.splitlines() if
-                    line.startswith("removed previous ")]
-    assert sorted(listed) == copies and sorted(removed) == copies
-    after = everywhere(lab)
-    assert after == {n: v for n, v in before.items() if n not in copies}
+    done = subprocess.run(
+        [*lab_command(lab), "cleanup", "--all", "--apply", "--json",
+         "--known-hosts", str(lab.root.parent / "known_hosts")],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    kept = {k["label"]: k["why"] for d in report["devices"] for k in d["kept"]}
+    assert all(kept[n] == "kept for rollback" for n in copies)
+    assert everywhere(lab) == before

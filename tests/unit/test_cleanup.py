@@ -19,6 +19,8 @@ from fleet.cleanup import (
     Policy,
     Rules,
     Scan,
+    down_to,
+    due,
     for_policy,
     reclaimable,
 )
@@ -292,3 +294,20 @@ def test_policy_never_takes_anothers_stopped_container_or_tagged_image() -> None
     chosen = for_policy(reclaimable(junk(), Rules(categories=ALL)),
                         Policy(high_pct=10, low_pct=1))
     assert {i.target for i in chosen.items}.isdisjoint({"c-dead", "img-x", "v"})
+
+
+def test_down_to_takes_the_fewest_items_in_order_that_reach_the_target() -> None:
+    found = reclaimable(junk(), Rules(categories=ALL))
+    assert [i.category for i in down_to(found, 897 * MB).items] == [Category.TMP, Category.CORES]
+    assert down_to(found, 900 * MB).items == ()
+    everything = down_to(found, 0)
+    assert {i.category for i in everything.items} == SAFE & {i.category for i in found.items}
+
+
+def test_due_devices_are_over_the_mark_idle_and_past_their_cooldown() -> None:
+    disks = {"full": (90, 100), "fine": (50, 100), "busy": (95, 100), "recent": (95, 100),
+             "long-ago": (95, 100), "unknown": (5, 0)}
+    assert due(disks, Policy(), now=1000.0, busy={"busy"},
+               last_run={"recent": 900.0, "long-ago": 100.0}, cooldown_s=600) == [
+        "full", "long-ago"]
+    assert due({"new": (99, 100)}, Policy(), now=0.0) == ["new"]
