@@ -1,11 +1,13 @@
 """`fleet cleanup` on a lab board whose card is filled with junk while a service runs.
 
 One board of its own (lab `iclean`) with a small card (--card-mb), so filling
-it takes seconds. A real `fleet deploy` runs the stack `shop` twice, so the
-board holds the running revision and the stopped one kept for rollback; then
-the test plants, over SSH, old images, stopped containers, a running
-container's big log and old files in /tmp, sized to take the card to 95 %.
-The tests run in order: each starts from what the one before left.
+it takes seconds, and an agent heartbeating every second (the daemon's policy
+goes by the disk the heartbeats report). A real `fleet deploy` runs the stack
+`shop` twice, so the board holds the running revision and the stopped one
+kept for rollback; then the test plants, over SSH, old images, stopped
+containers, a running container's big log and old files in /tmp, sized to
+take the card to 95 %. The tests run in order: each starts from what the one
+before left; the last fills it to 90 % for `fleet daemon` to clean.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from tests.integration.lablib import Lab, leftovers
 pytestmark = pytest.mark.integration
 
 DEVICE, IP = "iclean-01", "10.242.0.11"
-CARD_MB = 640
+CARD_MB = 1024
 MiB = 1 << 20
 LOW_WATER_PCT = 80.0
 
@@ -39,7 +42,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab("iclean", "10.242.0.0/24", root)
     lab.fleet("lab", "down")
     try:
-        lab.fleet("lab", "up", "--devices", "1", "--no-agent", "--card-mb", str(CARD_MB))
+        lab.fleet("lab", "up", "--devices", "1", "--card-mb", str(CARD_MB), "--interval", "1")
         key = lab.spec.ssh_dir(LabDevice(1, DEVICE, IP, "")) / "ssh_host_ed25519_key.pub"
         KnownHosts(known_hosts(lab)).pin(DEVICE, HostKey.parse(key.read_text()))
         yield lab
@@ -168,7 +171,7 @@ def reclaimable(lab: Lab) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def planted(lab: Lab, deployed: dict[str, str]) -> dict[str, int]:
     """What was planted, category -> bytes, plus what was reclaimable before: the lab's own
-    images this board does not use (its agent's base, with --no-agent)."""
+    images this board does not use."""
     before = reclaimable(lab)
     assert set(before) <= {"unused-images"}, before
     added = plant(lab)
@@ -241,3 +244,57 @@ touch -d '30 days ago' /tmp/fill
     assert "stopped3" not in names
     assert disk(lab)[0] < used - 20 * MiB
     assert shop(lab)["shop-web-1"][1] == "running"
+
+
+def test_the_daemon_cleans_a_board_over_its_high_water_mark_down_to_the_low_one(
+        lab: Lab, tmp_path: Path) -> None:
+    used, total = disk(lab)
+    chunk = total // 20  # 5 % of the card each
+    count = (int(total * 0.90) - used) // chunk + 1
+    on_board(lab, f"""
+docker run --name bystander fleet/workload:latest sh -c 'head -c 1048576 /dev/urandom >/blob'
+for n in $(seq {count}); do
+    head -c {chunk} /dev/urandom >/tmp/old-$n
+    touch -d '30 days ago' /tmp/old-$n
+done
+""")
+    used, total = disk(lab)
+    assert used / total > 0.90
+    db = tmp_path / "fleet.db"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), "daemon",
+         "--no-discovery", "--workers", "1", "--store", str(db),
+         "--known-hosts", str(known_hosts(lab))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        kinds = wait_for_event(db, "cleanup_done", timeout=60)
+    finally:
+        daemon.terminate()
+        _, errors = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, errors
+    assert kinds[0] == "cleanup_started" and kinds[-1] == "cleanup_done", kinds
+    assert set(kinds[1:-1]) == {"cleanup_reclaimed"}
+    used_after = disk(lab)[0]
+    assert used_after / total <= LOW_WATER_PCT / 100
+    left = on_board(lab, "find /tmp -xdev -name 'old-*' -type f").split()
+    assert left, "the policy stops at the low-water mark: it need not take every file"
+    assert used_after / total > LOW_WATER_PCT / 100 - 0.06  # no more than one file too many
+    # Others' stopped containers are not the policy's to judge.
+    assert "bystander" in on_board(lab, "docker ps -a --format '{{.Names}}'").split()
+    on_board(lab, "docker rm bystander >/dev/null; rm -f /tmp/old-*")
+
+
+def wait_for_event(db: Path, kind: str, *, timeout: float) -> list[str]:
+    """The device's cleanup event kinds, in order, once one of `kind` is in the store."""
+    from fleet.store import Store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            with Store(db) as store:
+                kinds = [e.kind for e in store.events(DEVICE)
+                         if e.kind.startswith("cleanup_")]
+            if kind in kinds:
+                return kinds
+        time.sleep(0.5)
+    raise AssertionError(f"no {kind} event within {timeout:g} s")
