@@ -362,6 +362,22 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- fleet tui --------------------------------------------------------------
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    # textual comes with the `tui` extra only: the rest of the CLI must work without it.
+    try:
+        import textual  # noqa: F401
+    except ImportError:
+        raise FleetError("fleet tui needs the tui extra: pip install 'fleet[tui]'") from None
+    from tui.main import run
+
+    store = Path(args.store) if args.store else None
+    known = Path(args.known_hosts) if args.known_hosts else None
+    return run(inventory_path(args.inventory), store_path=store, stack=args.stack,
+               known_hosts=known, interfaces=args.interface)
+
+
 # -- fleet agent ------------------------------------------------------------
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -876,6 +892,16 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--parallel", type=int, default=4, metavar="N",
                         help="boards enrolled at once (default 4)")
     json_flag(enroll)
+
+    tui = command("tui", cmd_tui, "the fleet live in a terminal UI: the table (/ filters, "
+                  "enter drills in, ? for keys), plans, deploys and cleanup")
+    tui.add_argument("--store", metavar="PATH",
+                     help="SQLite state file for events and deploys (default "
+                          "$XDG_STATE_HOME/fleet/fleet.db)")
+    tui.add_argument("--stack", metavar="STACK",
+                     help="a compose stack file to plan and deploy (the plan view opens on it)")
+    known_hosts_option(tui)
+    interface_option(tui)
 
     agent = command("agent", cmd_agent, "run the on-device agent (`fleet agent --help`)")
     agent.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

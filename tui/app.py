@@ -1,4 +1,4 @@
-"""The Textual app: views as modes (fleet, plan, deploy), a bounded repaint rate, one client.
+"""The Textual app: views as modes (fleet, plan, deploy, cleanup), a bounded repaint rate.
 
 The app reads the client's latest snapshot on a timer (REFRESH_S), so
 however many heartbeats arrive, the views repaint at most that often.
@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tui.board import Board
+from tui.cleanup_screen import CleanupScreen
 from tui.client import Client, DeployEvent, DeployOutcome, FleetSnapshot
 from tui.deploy_screen import DeployScreen
 from tui.device_screen import DeviceScreen
@@ -38,18 +39,21 @@ class FleetApp(App[None]):
     CSS_PATH = Path(__file__).with_name("fleet.tcss")
     TITLE = "fleet"
     MODES: ClassVar[dict[str, str | type[Screen[None]]]] = {  # type: ignore[assignment]
-        "fleet": FleetScreen, "plan": PlanScreen, "deploy": DeployScreen}
+        "fleet": FleetScreen, "plan": PlanScreen, "deploy": DeployScreen,
+        "cleanup": CleanupScreen}
     DEFAULT_MODE = "fleet"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help"),
         Binding("f", "switch_mode('fleet')", "Fleet", show=False),
         Binding("p", "switch_mode('plan')", "Plan"),
         Binding("d", "switch_mode('deploy')", "Deploy view"),
+        Binding("c", "cleanup", "Cleanup"),
         Binding("q", "quit", "Quit"),
     ]
 
     snapshot: var[FleetSnapshot | None] = var(None, always_update=True)
     deploy_tick: var[int] = var(0)
+    cleanup_ask: var[int] = var(0)  # grows with each request to scan `cleanup_targets`
 
     def __init__(self, client: Client, *, stack: str | None = None, has_store: bool = True,
                  refresh_s: float = REFRESH_S, start_client: bool = True) -> None:
@@ -63,6 +67,7 @@ class FleetApp(App[None]):
         self._start_client = start_client
         self._progress: queue.SimpleQueue[DeployEvent] = queue.SimpleQueue()
         self._problem = ""
+        self.cleanup_targets: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         if self._start_client:
@@ -100,6 +105,29 @@ class FleetApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, Help):
             self.push_screen(Help())
+
+    def action_cleanup(self) -> None:
+        """Scan the devices the fleet view shows, or the device on screen, for cleanup."""
+        screen = self.screen
+        if isinstance(screen, CleanupScreen):
+            return
+        if isinstance(screen, DeviceScreen):
+            wanted = [screen.device]
+        elif isinstance(screen, FleetScreen):
+            wanted = [r.id for r in screen.shown()]
+        else:
+            wanted = [r.id for r in self.snapshot.devices] if self.snapshot else []
+        known = {r.id for r in self.snapshot.devices if r.managed} if self.snapshot else set()
+        targets = tuple(d for d in wanted if d in known)  # only the inventory's have SSH
+        if not targets:
+            self.notify("no inventory device to clean up here", severity="warning")
+            return
+        self.start_cleanup(targets)
+
+    def start_cleanup(self, devices: tuple[str, ...]) -> None:
+        self.cleanup_targets = devices
+        self.switch_mode("cleanup")
+        self.cleanup_ask += 1
 
     def open_device(self, device: str) -> None:
         self.push_screen(DeviceScreen(device))
@@ -152,11 +180,19 @@ class FleetApp(App[None]):
                             lambda: self._mode("plan"))
         yield SystemCommand("Deploy view", "the running or last deploy",
                             lambda: self._mode("deploy"))
+        yield SystemCommand("Cleanup view", "reclaimable space; scans with c",
+                            lambda: self._mode("cleanup"))
         yield SystemCommand("Help", "every key of every view (?)", self.action_help)
         if isinstance(screen, FleetScreen):
             yield SystemCommand("Filter devices", "/ in the fleet view", screen.action_filter)
             yield SystemCommand("Sort by the next column", "s in the fleet view",
                                 screen.action_sort)
+        if isinstance(screen, FleetScreen | DeviceScreen):
+            yield SystemCommand("Cleanup: scan these devices", "the shown ones, or this one (c)",
+                                self.action_cleanup)
+        if isinstance(screen, CleanupScreen):
+            yield SystemCommand("Remove the selected items", "lists them, asks first (x)",
+                                screen.action_apply)
         if isinstance(screen, PlanScreen):
             yield SystemCommand("Deploy the planned stack", "asks first", screen.action_deploy)
             yield SystemCommand("Dry run the planned stack", "reads and plans, changes nothing",

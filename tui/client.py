@@ -6,7 +6,7 @@ over MQTT as JSON. Today `tui.embedded.EmbeddedClient` implements it with the
 controller in this process. This module imports no textual: a daemon serving
 the same interface can use it.
 
-Blocking calls (`device`, `events`, `plan`, `deploy`) may do IO: the TUI calls
+Blocking calls (`device`, `events`, `plan`, `deploy`, `cleanup_*`) may do IO: the TUI calls
 them from worker threads only. `snapshot` never blocks: it returns the latest
 fleet snapshot the client holds, so a UI that repaints at its own bounded rate
 coalesces any number of updates in between.
@@ -14,7 +14,7 @@ coalesces any number of updates in between.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -146,6 +146,54 @@ class DeployOutcome:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CleanupItem:
+    """One reclaimable thing on a device (fleet.cleanup.Item): what a person is shown."""
+
+    category: str  # a fleet.cleanup.Category value
+    target: str  # what the cleanup playbook acts on: an id, a path, a size to keep
+    label: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupScan:
+    """A device's reclaimable items, and what was kept and why; `error` if it was not scanned."""
+
+    device: str
+    disk_total: int = 0  # bytes, as df saw them when scanned
+    disk_used: int = 0
+    items: tuple[CleanupItem, ...] = ()
+    kept: tuple[tuple[str, str], ...] = ()  # (label, why)
+    error: str = ""
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.bytes for i in self.items)
+
+    def by_category(self) -> dict[str, tuple[int, int]]:
+        """Category -> (items, bytes), in the items' order (the playbook's)."""
+        out: dict[str, tuple[int, int]] = {}
+        for item in self.items:
+            n, b = out.get(item.category, (0, 0))
+            out[item.category] = (n + 1, b + item.bytes)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupResult:
+    """How reclaiming the chosen items of one device went."""
+
+    device: str
+    ok: bool
+    reclaimed: int = 0
+    skipped: int = 0  # a rule re-checked on the board said no (e.g. the container started)
+    failed: tuple[str, ...] = ()  # "category target: why", one per item that failed
+    disk_total: int | None = None  # after, as df saw it
+    disk_used: int | None = None
+    error: str = ""
+
+
 OnProgress = Callable[[DeployEvent], None]
 
 
@@ -169,4 +217,12 @@ class Client(Protocol):
     def deploy(self, stack_path: str, on_progress: OnProgress, *,
                dry_run: bool = False) -> DeployOutcome:
         """Run a deploy, telling `on_progress` (from any thread) as each device moves on."""
+        ...
+
+    def cleanup_scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]:
+        """Measure each device and say what could be reclaimed; changes nothing."""
+        ...
+
+    def cleanup_apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult:
+        """Reclaim exactly `items` (what the user was shown and confirmed) on one device."""
         ...

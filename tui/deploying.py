@@ -67,10 +67,9 @@ def deployer(inventory: Inventory, store_path: Path | None,
                 deployment = db.deployment_started(
                     time.time(), wanted.name, json.dumps(deploy_json(prepared, None, None)),
                     {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
-                keep_free = {d.id: d.profile.storage_mb * d.profile.reserve.free_disk_pct // 100
-                             for d in devices}
+                keep_free = {d.id: d.profile.reserve.free_disk_pct for d in devices}
                 results = rollout.apply(prepared, source, parallel=PARALLEL,
-                                        keep_free_mb=keep_free, progress=progress)
+                                        keep_free_pct=keep_free, progress=progress)
                 db.deployment_finished(deployment, time.time(),
                                        {r.device: (r.ok, r.error) for r in results})
         finally:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 KEYS = (
     ("everywhere", (("?", "this help"), ("ctrl+p", "command palette"),
-                    ("f / p / d", "fleet, plan, deploy view"), ("esc", "back"),
+                    ("f / p / d / c", "fleet, plan, deploy, cleanup view"), ("esc", "back"),
                     ("q", "quit"))),
     ("fleet", (("/", "filter by id, site, profile or state"), ("esc", "clear the filter"),
                ("s / S", "sort by the next column / reverse"),
@@ -22,6 +23,10 @@ KEYS = (
               ("D", "deploy the plan (asks first)"),
               ("n", "dry run: read and plan, change nothing"))),
     ("deploy", (("", "each device's stage and push progress, live"),)),
+    ("cleanup", (("c", "scan the devices shown (fleet) or this one (device view)"),
+                 ("space, enter", "select a device's category"), ("a", "select all / none"),
+                 ("x", "remove the selected items (lists them, asks first)"),
+                 ("r", "scan again"))),
 )
 
 
@@ -43,14 +48,15 @@ class Confirm(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "answer(False)", "Cancel"),
                 Binding("y", "answer(True)", "Yes")]
 
-    def __init__(self, question: str, action: str) -> None:
+    def __init__(self, question: RenderableType, action: str) -> None:
         super().__init__()
         self.question = question
         self.action_label = action
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, id="question")
+            with VerticalScroll(id="question-box"):  # a long list of items scrolls
+                yield Static(self.question, id="question")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="no")
                 yield Button(self.action_label, variant="error", id="yes")

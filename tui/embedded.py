@@ -6,8 +6,8 @@
 The controller's FleetView (and its SQLite store, whose connection may be
 used only on the thread that opened it) belong to that one thread, so views
 are built there and handed over as frozen values; nothing is shared with a
-lock. Plans and deploys need only the inventory, so they run on the
-caller's (worker) thread.
+lock. Plans, deploys and cleanups need only the inventory, so they run on
+the caller's (worker) thread.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from fleet.inventory import Inventory
 from fleet.store import Store
 from tui import build
 from tui.client import (
+    CleanupItem,
+    CleanupResult,
+    CleanupScan,
     DeployOutcome,
     DeviceDetail,
     EventRow,
@@ -55,6 +58,14 @@ class ControllerLike(Protocol):
     def step(self, timeout: float = 0.5) -> None: ...
 
 
+class Cleaner(Protocol):
+    """What the client uses to scan and reclaim devices (tui.cleaning.SshCleaner)."""
+
+    def scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]: ...
+
+    def apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult: ...
+
+
 OpenController = Callable[[], AbstractContextManager[ControllerLike]]
 Deployer = Callable[[str, OnProgress, bool], DeployOutcome]
 
@@ -79,11 +90,13 @@ class EmbeddedClient:
     """tui.client.Client over a controller running on a thread of this process."""
 
     def __init__(self, inventory: Inventory, open_controller: OpenController, *,
-                 deployer: Deployer | None = None, snapshot_s: float = SNAPSHOT_S,
+                 deployer: Deployer | None = None, cleaner: Cleaner | None = None,
+                 snapshot_s: float = SNAPSHOT_S,
                  clock: Callable[[], float] = time.time) -> None:
         self.inventory = inventory
         self._open = open_controller
         self._deployer = deployer
+        self._cleaner = cleaner
         self._snapshot_s = snapshot_s
         self._clock = clock
         self._devices = {d.id: d for d in inventory.devices}
@@ -137,6 +150,17 @@ class EmbeddedClient:
         if self._deployer is None:
             raise FleetError("this client cannot deploy")
         return self._deployer(stack_path, on_progress, dry_run)
+
+    def cleanup_scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]:
+        return self._cleaning().scan(device_ids)
+
+    def cleanup_apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult:
+        return self._cleaning().apply(device_id, items)
+
+    def _cleaning(self) -> Cleaner:
+        if self._cleaner is None:
+            raise FleetError("this client cannot clean up devices")
+        return self._cleaner
 
     # -- the controller's thread -----------------------------------------------
 

@@ -11,7 +11,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui import rows
 from tui.base import View
-from tui.client import FleetSnapshot
+from tui.client import DeviceRow, FleetSnapshot
 from tui.table import FleetTable
 
 
@@ -70,6 +70,10 @@ class FleetScreen(View):
                                         empty_text=empty)
         self.query_one("#summary", Static).update(
             summary(snapshot, len(arranged), self.filter_text))
+
+    def shown(self) -> list[DeviceRow]:
+        """The rows the table shows now: the filter's, in the sort's order."""
+        return list(self.query_one(FleetTable).rows)
 
     def action_sort(self) -> None:
         self.sort = rows.next_sort(self.sort)

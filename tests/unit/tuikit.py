@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +17,9 @@ from fleet.scheduler import plan as make_plan
 from fleet.stack import loads_stack
 from tui.app import FleetApp
 from tui.client import (
+    CleanupItem,
+    CleanupResult,
+    CleanupScan,
     DeployEvent,
     DeployOutcome,
     DeviceDetail,
@@ -91,6 +94,11 @@ class FakeClient:
         profile = profiles.get("pi4b-8g")
         self.devices = [Device(r.id, f"{r.id}.local", profile, profile.arch)
                         for r in self.latest.devices]
+        self.scanned: list[tuple[str, ...]] = []
+        self.cleaned: list[tuple[str, tuple[CleanupItem, ...]]] = []
+        self.unreachable: set[str] = set()  # scans of these fail as SSH would
+        self.clean_gate = threading.Event()  # a cleanup ends when the test opens it
+        self.clean_gate.set()
 
     def start(self) -> None:
         if self.start_error:
@@ -144,6 +152,44 @@ class FakeClient:
             outcomes.append(DeviceOutcome(d, ok, "" if ok else f"{d}: apply failed", 2, 1.5))
         return DeployOutcome("demo", all(o.ok for o in outcomes), tuple(outcomes),
                              dry_run=dry_run, deployment=None if dry_run else 7)
+
+
+    def cleanup_scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]:
+        self.scanned.append(tuple(device_ids))
+        gone = {t for _, items in self.cleaned for t in (i.target for i in items)}
+        out = []
+        for d in device_ids:
+            if d in self.unreachable:
+                out.append(CleanupScan(d, error=f"{d}: cannot connect: timed out"))
+                continue
+            items = tuple(i for i in cleanup_items(d) if i.target not in gone)
+            freed = sum(i.bytes for i in cleanup_items(d) if i.target in gone)
+            out.append(CleanupScan(d, 30_000 * MB, 27_000 * MB - freed, items,
+                                   (("web", "running"),)))
+        return tuple(out)
+
+    def cleanup_apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult:
+        self.clean_gate.wait(10)
+        if device_id in self.fail_devices:
+            return CleanupResult(device_id, False, error=f"{device_id}: sudo: a password is "
+                                 "required")
+        self.cleaned.append((device_id, tuple(items)))
+        freed = sum(i.bytes for i in items)
+        return CleanupResult(device_id, True, reclaimed=len(items), disk_total=30_000 * MB,
+                             disk_used=27_000 * MB - freed)
+
+
+MB = 1 << 20
+
+
+def cleanup_items(device: str) -> tuple[CleanupItem, ...]:
+    """What every fake board holds: two stopped containers, a dangling image, old /tmp files."""
+    return (
+        CleanupItem("tmp", "/tmp/dump.bin", "/tmp/dump.bin", 120 * MB),
+        CleanupItem("stopped", f"{device}-c1", "old-backup", 12 * MB),
+        CleanupItem("stopped", f"{device}-c2", "nightly-[report]", 3 * MB),
+        CleanupItem("dangling", f"sha256:{device}", "sha256:0a1b2c3d4e5f", 640 * MB),
+    )
 
 
 def run(app: FleetApp, scenario: Callable[[Pilot[None]], Awaitable[None]],

@@ -1,0 +1,171 @@
+"""The cleanup view, driven with the pilot: scan what is shown, select, confirm, reclaim."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from tests.unit.tuikit import FakeClient, app, cleanup_items, row, run, screen_text, snapshot
+from tui.cleanup_screen import CleanupScreen
+from tui.dialogs import Confirm
+
+
+async def to_south(pilot: Pilot[None]) -> None:
+    """Filter the fleet to the south site, then c: pi-garage and pi-shed are scanned."""
+    await pilot.press("slash", *"south", "enter", "c")
+    await pilot.pause(0.3)
+
+
+def test_c_scans_the_devices_the_filter_shows_per_category() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        assert isinstance(tui.screen, CleanupScreen)
+        assert client.scanned == [("pi-garage", "pi-shed")]
+        text = screen_text(tui)
+        assert "2/2 device(s) scanned, 1,550.0 MB reclaimable" in text
+        garage = [line for line in text.splitlines() if "stopped" in line]
+        assert len(garage) == 2 and all(" 2 " in line and "15.0 MB" in line for line in garage)
+        assert "90.0 %" in text  # 27,000 of 30,000 MB used now
+
+    run(tui, scenario)
+
+
+def test_an_unmanaged_device_is_not_scanned_and_none_is_a_warning() -> None:
+    client = FakeClient(snapshot((row("pi-stray", managed=False),)))
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert not isinstance(tui.screen, CleanupScreen) and client.scanned == []
+        assert any("no inventory device" in n.message for n in tui._notifications)
+
+    run(tui, scenario)
+
+
+def test_the_confirmation_lists_every_item_and_cancel_removes_nothing() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        await pilot.press("down", "space")  # pi-garage's stopped containers
+        assert "selected: 2 item(s), 15.0 MB" in screen_text(tui)
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert isinstance(tui.screen, Confirm)
+        text = screen_text(tui)
+        assert "Remove these 2 item(s), 15.0 MB, on 1 device(s)?" in text
+        assert "old-backup" in text and "12.0 MB" in text
+        assert "nightly-[report]" in text and "3.0 MB" in text  # markup-like labels as typed
+        assert "dump.bin" not in text  # not selected, so not said
+        await pilot.press("enter")  # the focused button is Cancel
+        await pilot.pause(0.1)
+        assert isinstance(tui.screen, CleanupScreen) and client.cleaned == []
+
+    run(tui, scenario)
+
+
+def test_a_confirmed_cleanup_removes_exactly_the_selection_then_rescans() -> None:
+    client = FakeClient()
+    client.clean_gate.clear()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        await pilot.press("down", "space", "down", "enter")  # stopped and dangling on pi-garage
+        await pilot.press("x", "y")
+        await pilot.pause(0.2)
+        assert "working…" in screen_text(tui)
+        client.clean_gate.set()
+        await pilot.pause(0.4)
+        items = cleanup_items("pi-garage")
+        assert client.cleaned == [("pi-garage", (items[1], items[2], items[3]))]
+        assert client.scanned[-1] == ("pi-garage",)
+        text = screen_text(tui)
+        assert "3 reclaimed" in text
+        assert any("pi-garage: 3 reclaimed, freed 655.0 MB" in n.message
+                   for n in tui._notifications)
+        garage = next(line for line in text.splitlines() if "pi-garage" in line)
+        assert "tmp" in garage and "dangling" not in text.split("pi-shed")[0]
+
+    run(tui, scenario)
+
+
+def test_a_selects_all_and_again_none() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        await pilot.press("a")
+        assert "selected: 8 item(s), 1,550.0 MB" in screen_text(tui)
+        await pilot.press("a")
+        assert "selected: 0 item(s)" in screen_text(tui)
+
+    run(tui, scenario)
+
+
+def test_remove_with_nothing_selected_is_a_warning() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert isinstance(tui.screen, CleanupScreen)
+        assert any("nothing selected" in n.message for n in tui._notifications)
+
+    run(tui, scenario)
+
+
+def test_an_unreachable_device_is_a_row_and_a_notification() -> None:
+    client = FakeClient()
+    client.unreachable = {"pi-shed"}
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        assert tui.is_running
+        assert "pi-shed: cannot connect: timed out" in screen_text(tui)
+        assert any("1 device(s) could not be scanned" in n.message for n in tui._notifications)
+
+    run(tui, scenario)
+
+
+def test_a_failed_cleanup_is_shown_on_its_row_and_notified() -> None:
+    client = FakeClient()
+    client.fail_devices = {"pi-garage"}
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_south(pilot)
+        await pilot.press("space", "x", "y")
+        await pilot.pause(0.4)
+        assert tui.is_running and client.cleaned == []
+        assert "sudo: a password is required" in screen_text(tui)
+        assert any(n.severity == "error" and "password" in n.message
+                   for n in tui._notifications)
+
+    run(tui, scenario)
+
+
+def test_c_in_a_device_view_scans_that_device_and_r_again() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        tui.open_device("pi-kitchen")
+        await pilot.pause(0.1)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert client.scanned == [("pi-kitchen",), ("pi-kitchen",)]
+        await pilot.press("escape")
+        assert "pi-kitchen" in screen_text(tui)  # back to the fleet
+
+    run(tui, scenario)

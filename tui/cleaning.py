@@ -1,0 +1,96 @@
+"""Cleanup for the TUI, as `fleet cleanup` does it: a scan over pinned SSH, then the chosen items.
+
+Runs on the caller's (worker) thread. The conversions to and from the client
+interface's values are pure; `SshCleaner` is the IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fleet import cleanup, trust
+from fleet.deploy import scan
+from fleet.deploy.rollout import each
+from fleet.inventory import Inventory
+from fleet.model import Device
+from tui.client import CleanupItem, CleanupResult, CleanupScan
+
+PARALLEL = 8
+TIMEOUT_S = 10.0
+
+
+def scanned(found: scan.DeviceCleanup) -> CleanupScan:
+    """fleet's DeviceCleanup (scanned, not applied) -> the interface's CleanupScan."""
+    r = found.reclaim
+    if r is None:
+        return CleanupScan(found.device, error=found.error or "not scanned")
+    return CleanupScan(
+        found.device, r.disk.total, r.disk.used,
+        tuple(CleanupItem(str(i.category), i.target, i.label, i.bytes) for i in r.items),
+        tuple((k.label, k.why) for k in r.kept), found.error)
+
+
+def chosen(device: str, items: Sequence[CleanupItem]) -> cleanup.Reclaim:
+    """The items a person confirmed, as fleet's Reclaim; a category fleet lacks is refused.
+
+    The disk is not known here and not needed: the playbook reports it after.
+    """
+    return cleanup.Reclaim(device, cleanup.Disk(0, 0), tuple(
+        cleanup.Item(cleanup.Category(i.category), i.target, i.label, i.bytes)
+        for i in items), ())
+
+
+def applied(found: scan.DeviceCleanup) -> CleanupResult:
+    """fleet's DeviceCleanup after reclaiming -> the interface's CleanupResult."""
+    done = found.applied
+    if done is None:
+        return CleanupResult(found.device, False, error=found.error or "nothing was applied")
+    failed = tuple(f"{o.category} {o.target}: {o.why}" for o in done.outcomes
+                   if o.verb == "failed")
+    error = found.error or (f"the cleanup playbook failed: {done.error}" if done.error else "")
+    return CleanupResult(
+        found.device, found.ok, done.count("reclaimed"), done.count("skipped"), failed,
+        done.disk.total if done.disk else None, done.disk.used if done.disk else None, error)
+
+
+class SshCleaner:
+    """Scans and reclaims the inventory's devices over SSH, with host keys pinned."""
+
+    def __init__(self, inventory: Inventory, known_hosts: Path | None = None, *,
+                 rules: cleanup.Rules | None = None, parallel: int = PARALLEL,
+                 timeout: float = TIMEOUT_S) -> None:
+        self._inventory = inventory
+        self._known_path = known_hosts
+        self._rules = rules or cleanup.Rules()  # the CLI's default: everything but volumes
+        self._parallel = parallel
+        self._timeout = timeout
+
+    def _known(self) -> trust.KnownHosts:
+        return trust.KnownHosts(self._known_path or trust.default_path())
+
+    def _device(self, device_id: str) -> Device | str:
+        found = next((d for d in self._inventory.devices if d.id == device_id), None)
+        return found if found is not None else f"{device_id} is not in the inventory"
+
+    def scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]:
+        known = self._known()
+
+        def one(device_id: str) -> CleanupScan:
+            device = self._device(device_id)
+            if isinstance(device, str):
+                return CleanupScan(device_id, error=device)
+            return scanned(scan.clean_over_ssh(device, known, self._rules,
+                                               timeout=self._timeout))
+
+        return tuple(each(device_ids, one, self._parallel))
+
+    def apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult:
+        device = self._device(device_id)
+        if isinstance(device, str):
+            return CleanupResult(device_id, False, error=device)
+        if not items:
+            return CleanupResult(device_id, True)
+        return applied(scan.clean_over_ssh(device, self._known(), self._rules,
+                                           chosen=chosen(device_id, items),
+                                           timeout=self._timeout))

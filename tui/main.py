@@ -1,0 +1,25 @@
+"""`fleet tui`: the app on the real controller, embedded in this process, over the inventory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fleet import inventory, store
+from tui import cleaning, deploying
+from tui.app import FleetApp
+from tui.embedded import EmbeddedClient, controller
+
+
+def run(inventory_path: Path, *, store_path: Path | None = None, stack: str | None = None,
+        known_hosts: Path | None = None, interfaces: Sequence[str] = ()) -> int:
+    """Open the TUI until the user quits; the controller stops with it."""
+    inv = inventory.load(inventory_path)
+    state = store_path or store.default_path()  # as `fleet daemon`: events are kept
+    client = EmbeddedClient(
+        inv, controller(inv, state, interfaces=interfaces),
+        deployer=deploying.deployer(inv, state, known_hosts),
+        cleaner=cleaning.SshCleaner(inv, known_hosts))
+    app = FleetApp(client, stack=stack, has_store=True)
+    app.run()
+    return app.return_code or 0
