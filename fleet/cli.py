@@ -423,7 +423,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from fleet import inventory, stack, store, trust
-    from fleet.deploy import rollout
+    from fleet.deploy import rollout, scan
     from fleet.deploy.connection import SshConnection
     from fleet.deploy.images import ImageSource
     from fleet.deploy_view import Bars, deploy_json, render_diff, render_results
@@ -467,8 +467,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                     time.time(), wanted.name, json.dumps(deploy_json(prepared, None, None)),
                     {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
                 keep_free = {d.id: d.profile.reserve.free_disk_pct for d in devices}
+                room = scan.make_room({d.id: d.ssh.user for d in devices},
+                                      {s.image for s in wanted.services}) \
+                    if args.make_room else None
                 results = rollout.apply(prepared, source, parallel=args.parallel,
-                                        keep_free_pct=keep_free, progress=progress)
+                                        keep_free_pct=keep_free, make_room=room,
+                                        progress=progress)
                 db.deployment_finished(deployment, time.time(),
                                        {r.device: (r.ok, r.error) for r in results})
         finally:
@@ -823,6 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "extras)")
     deploy.add_argument("--dry-run", action="store_true",
                         help="show every step on every device, change nothing")
+    deploy.add_argument("--no-make-room", dest="make_room", action="store_false",
+                        help="refuse a device too full for its images rather than first "
+                             "reclaim what `fleet cleanup` may on its own (old temporary "
+                             "files, logs, old revisions, dangling images)")
     deploy.add_argument("--parallel", type=int, default=4, metavar="N",
                         help="devices changed at once (default 4)")
     deploy.add_argument("--images", action="append", default=[], metavar="PATH",

@@ -53,6 +53,8 @@ def render_results(results: Sequence[DeviceResult]) -> RenderableType:
         sent = sum(p.sent_bytes for p in r.pushed)
         outcome = Counter(r.applied.outcomes.values()) if r.applied else Counter()
         detail = r.error or ", ".join(f"{n} {verb}" for verb, n in sorted(outcome.items()))
+        if r.room:
+            detail = f"{detail} (making room: {r.room})" if detail else f"making room: {r.room}"
         table.add_row(r.device, result, str(r.changed), _mb(sent) if sent else "-",
                       f"{r.seconds:.1f}", detail or ("no change" if r.ok else ""))
     failed = sum(not r.ok for r in results)
@@ -73,7 +75,7 @@ def deploy_json(prepared: Prepared, results: Sequence[DeviceResult] | None,
             entry.update(ok=False, error=prepared.failed[device])
         r = by_device.get(device)
         if r is not None:
-            entry.update(ok=r.ok, error=r.error, seconds=round(r.seconds, 3),
+            entry.update(ok=r.ok, error=r.error, seconds=round(r.seconds, 3), room=r.room,
                          outcomes=dict(r.applied.outcomes) if r.applied else {},
                          pushed=[{"image": p.ref, "missing_bytes": p.missing_bytes,
                                   "sent_bytes": p.sent_bytes} for p in r.pushed])

@@ -81,6 +81,11 @@ class Prepared:
         self.connections.clear()
 
 
+# make_room(conn, device, short_mb) -> (MB it freed, what it did): reclaims short_mb of
+# what is safe to (fleet.cleanup's policy) on a device too full for its images.
+MakeRoom = Callable[[Connection, str, int], tuple[int, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceResult:
     device: str
@@ -90,6 +95,7 @@ class DeviceResult:
     applied: Applied | None = None
     pushed: tuple[PushResult, ...] = ()
     seconds: float = 0.0
+    room: str = ""  # what was reclaimed to make room for its images, if anything
 
     @property
     def changed(self) -> int:
@@ -150,19 +156,22 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
           keep_free_pct: Mapping[str, int] | None = None,
+          make_room: MakeRoom | None = None,
           progress: Progress = QUIET) -> list[DeviceResult]:
     """Act on every reachable device with changes, `parallel` at a time; a result for each.
 
     `keep_free_pct` is the share of each device's disk a push must leave free, of
     the disk it really has (a board's card may be bigger or smaller than its
-    profile's)."""
+    profile's). With `make_room`, a device whose disk is too full for its images
+    is first cleaned of just enough (see `MakeRoom`), and refused only if that
+    is not enough."""
     results = {d: DeviceResult(d, False, error) for d, error in prepared.failed.items()}
 
     def act(device: str) -> None:
         started = time.monotonic()
         try:
             result = _apply_device(prepared, device, source,
-                                   (keep_free_pct or {}).get(device, 0), progress)
+                                   (keep_free_pct or {}).get(device, 0), make_room, progress)
         except FleetError as e:
             result = DeviceResult(device, False, str(e), prepared.steps[device])
         results[device] = replace(result, seconds=time.monotonic() - started)
@@ -174,7 +183,8 @@ def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
 
 
 def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
-                  keep_free_pct: int, progress: Progress) -> DeviceResult:
+                  keep_free_pct: int, make_room: MakeRoom | None,
+                  progress: Progress) -> DeviceResult:
     steps = prepared.steps[device]
     if steps.blocked:
         return DeviceResult(device, False, f"{device}: {steps.blocked}", steps)
@@ -190,6 +200,20 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
                             "engine that has it)", steps)
     images = [i for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
+    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb
+    room = ""
+    if make_room is not None and short_mb > 0 and facts.arch is not None:
+        progress.stage(device, f"making room: {short_mb} MB short")
+        freed_mb, room = make_room(conn, device, short_mb)
+        facts = replace(facts, disk_free_mb=facts.disk_free_mb + freed_mb)
+    return replace(_push_and_apply(prepared, device, conn, facts, images, source,
+                                   keep_free_mb, progress), room=room)
+
+
+def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Facts,
+                    images: Sequence[Image], source: ImageSource | None, keep_free_mb: int,
+                    progress: Progress) -> DeviceResult:
+    steps = prepared.steps[device]
     why = _refusal(images, facts, keep_free_mb)
     if why:
         return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)
@@ -218,6 +242,11 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
                             applied, tuple(pushed))
     error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
     return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed))
+
+
+def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
+    return sum(needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+               for image in images)
 
 
 def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | None:

@@ -282,3 +282,21 @@ def clean_over_ssh(device: Device, known: KnownHosts, rules: cleanup.Rules, *,
         return DeviceCleanup(device.id, chosen, error=str(e))
     finally:
         conn.close()
+
+
+def make_room(users: Mapping[str, str], planned: Iterable[str]) -> Callable[
+        [Connection, str, int], tuple[int, str]]:
+    """A deploy's room-maker (fleet.deploy.rollout.MakeRoom): on a device too full for its
+    images, the policy's safe categories, the fewest items that free what is short, never
+    an image the stack runs (`planned`). `users`: each device's SSH login."""
+    rules = cleanup.Rules(categories=cleanup.SAFE, planned=frozenset(planned))
+
+    def run(conn: Connection, device: str, short_mb: int) -> tuple[int, str]:
+        result = clean(conn, device, rules, user=users.get(device, "root"), apply=True,
+                       choose=lambda r: cleanup.down_to(r, r.disk.used - short_mb * cleanup.MB))
+        if result.error:
+            return 0, f"making room failed: {result.error}"
+        freed = max(0, result.freed or 0) // cleanup.MB
+        return freed, f"reclaimed {freed} MB first" if freed else "nothing safe to reclaim"
+
+    return run

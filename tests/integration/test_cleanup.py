@@ -13,6 +13,7 @@ before left; the last fills it to 90 % for `fleet daemon` to clean.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -79,25 +80,23 @@ def disk(lab: Lab) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def deployed(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """`shop` deployed twice: web runs fleet/app:2, web's .prev (stopped) fleet/app:1.
-
-    Returns each shop container's name -> its id."""
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Images fleet/app:1 to 3 (busybox and a page; 3's page is 20 MiB) and their stacks."""
     work = tmp_path_factory.mktemp("cleanup")
     (work / "images").mkdir()
     base = work / "base.tar"
     images.busybox_layer(base)
-    for version in (1, 2):
+    for version in (1, 2, 3):
         layer = work / f"app{version}.tar"
         with tarfile.open(layer, "w") as tar:
             page = work / f"index{version}.html"
-            page.write_text(f"app version {version}\n")
+            page.write_bytes(f"app version {version}\n".encode()
+                             + (os.urandom(20 * MiB) if version == 3 else b""))
             tar.add(page, arcname="www/index.html")
         images.write_archive(work / "images" / f"app{version}.tar", [base, layer],
                              tag=f"fleet/app:{version}", arch=images.HOST_ARCH,
                              cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
-        stack = work / f"v{version}.yaml"
-        stack.write_text(f"""
+        (work / f"v{version}.yaml").write_text(f"""
 name: shop
 services:
   web:
@@ -105,8 +104,22 @@ services:
     stop_grace_period: 1s
     deploy: {{resources: {{limits: {{memory: 32M}}}}}}
 """)
-        fleet(lab, "deploy", str(stack), "--images", str(work / "images"),
-              "--store", str(work / "fleet.db"))
+    return work
+
+
+def deploy(lab: Lab, work: Path, version: int, *args: str) -> tuple[int, dict[str, Any]]:
+    return fleet(lab, "deploy", str(work / f"v{version}.yaml"), "--images",
+                 str(work / "images"), "--store", str(work / "fleet.db"), *args,
+                 check=not args)
+
+
+@pytest.fixture(scope="module")
+def deployed(lab: Lab, work: Path) -> dict[str, str]:
+    """`shop` deployed twice: web runs fleet/app:2, web's .prev (stopped) fleet/app:1.
+
+    Returns each shop container's name -> its id."""
+    deploy(lab, work, 1)
+    deploy(lab, work, 2)
     found = shop(lab)
     assert set(found) == {"shop-web-1", "shop-web-1.prev"}, found
     return {name: cid for name, (cid, _, _) in found.items()}
@@ -298,3 +311,29 @@ def wait_for_event(db: Path, kind: str, *, timeout: float) -> list[str]:
                 return kinds
         time.sleep(0.5)
     raise AssertionError(f"no {kind} event within {timeout:g} s")
+
+
+def test_a_deploy_to_a_board_too_full_for_its_image_makes_room_first(
+        lab: Lab, work: Path) -> None:
+    """fleet/app:3 needs ~40 MB (staged and unpacked) beyond the 10 % kept free: old /tmp
+    files hold the room. Without --no-make-room, the deploy reclaims some first."""
+    used, total = disk(lab)
+    keep = total // 10
+    leave = keep + 20 * MiB  # too little for the new layer
+    chunk = 16 * MiB
+    count = (total - used - leave) // chunk
+    on_board(lab, f"""
+for n in $(seq {count}); do
+    head -c {chunk} /dev/urandom >/tmp/old-$n
+    touch -d '30 days ago' /tmp/old-$n
+done
+""")
+    code, refused = deploy(lab, work, 3, "--no-make-room")
+    assert code == 1 and "MB kept free" in refused["devices"][0]["error"], refused
+    assert refused["devices"][0]["room"] == ""
+    _, result = deploy(lab, work, 3)
+    assert result["devices"][0]["ok"], result
+    assert result["devices"][0]["room"].startswith("reclaimed "), result
+    assert shop(lab)["shop-web-1"][2] == "fleet/app:3"
+    left = on_board(lab, "find /tmp -xdev -name 'old-*' -type f").split()
+    assert 0 < len(left) < count  # some taken, not all: just the room it needed
