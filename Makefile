@@ -21,7 +21,7 @@ DEMO_BARE_KEY := /var/lib/fleet-lab/demo/devices/raspberrypi/etc-ssh/ssh_host_ed
 DEMO_AGENT_BASE := fleet/agent-base:bookworm
 DEMO_FLEET := $(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY)
 
-.PHONY: setup demo test test-unit bench lint clean
+.PHONY: setup demo test test-unit bench lint clean snapshots
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -69,6 +69,11 @@ test: setup
 
 test-unit: setup
 	$(VENV)/bin/pytest tests/unit
+
+# Re-render the TUI's snapshot SVGs (and the README's copies in docs/screenshots) after a
+# deliberate change on screen; review them with git diff before committing.
+snapshots:
+	FLEET_UPDATE_SNAPSHOTS=1 $(VENV)/bin/pytest -q tests/unit/test_tui_snapshots.py
 
 bench: setup
 	$(FLEET) bench pack --json
