@@ -62,6 +62,12 @@ demo: setup
 	$(DEMO_FLEET) deploy examples/pi4b-136.compose.yaml --store $(DEMO_STORE)
 	@echo "deploy it again: nothing differs, so nothing is restarted"
 	$(DEMO_FLEET) deploy examples/pi4b-136.compose.yaml --store $(DEMO_STORE)
+	@echo "demo-04's card gathers what real boards do: old images, stopped containers, a big log, old /tmp files"
+	$(SUDO) $(FLEET) lab junk --lab demo demo-04 --mb 600
+	@echo "fleet cleanup: what each board could reclaim, and why it keeps the rest (a dry run)"
+	$(DEMO_FLEET) cleanup --all
+	@echo "reclaimed on demo-04; its running services and their rollback copies are untouched"
+	$(DEMO_FLEET) cleanup demo-04 --apply
 	@echo "the demo lab stays up: 'sudo $(FLEET) lab status --lab demo', then 'sudo $(FLEET) lab down --lab demo'"
 
 test: setup

@@ -691,6 +691,24 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lab_junk(args: argparse.Namespace) -> int:
+    from fleet.lab import lab
+
+    how = f"with {args.mb} MB" if args.mb else f"to {args.fill or 92:g} %"
+    with err.status(f"fleet lab junk: filling {args.device}'s card {how}"):
+        result = lab.plant_junk(_lab_spec(args), args.device, fill_pct=args.fill,
+                                size_mb=args.mb)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    table = Table("category", "planted", title=f"junk on {args.device}: disk "
+                  f"{result['disk_before_pct']} % -> {result['disk_after_pct']} %")
+    for category, n in result["planted_bytes"].items():
+        table.add_row(category, f"{n / 2**20:,.1f} MB")
+    out.print(table)
+    return EXIT_OK
+
+
 def _print_lab(status: LabStatus, as_json: bool) -> int:
     healthy = all(d.ssh and d.docker and d.agent is not False for d in status.devices)
     if as_json:
@@ -947,9 +965,17 @@ def build_parser() -> argparse.ArgumentParser:
                      lab_commands)
     down = command("down", cmd_lab_down, "remove everything the lab made (safe to repeat)",
                    lab_commands)
+    junk = command("junk", cmd_lab_junk, "fill a device's card with what real boards gather "
+                   "(old images, stopped containers, a big log, old /tmp files), for "
+                   "`fleet cleanup` to find", lab_commands)
+    junk.add_argument("device", metavar="DEVICE", help="the lab device's id")
+    amount = junk.add_mutually_exclusive_group()
+    amount.add_argument("--fill", type=float, metavar="PCT",
+                        help="fill its card to PCT %% (default 92)")
+    amount.add_argument("--mb", type=int, metavar="MB", help="plant MB MiB of junk")
     up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR",
                     help=f"the lab bridge's subnet (default {DEFAULT_SUBNET})")
-    for sub in (up, status, down):
+    for sub in (up, status, down, junk):
         json_flag(sub)
         sub.add_argument("--lab", default=os.environ.get("FLEET_LAB", "lab"), metavar="NAME",
                          help="lab name, for several labs side by side (default: lab)")

@@ -78,7 +78,7 @@ def create(spec: LabSpec, device: LabDevice) -> None:
                   f"mkdir -p {spec.root} && mount --bind {_LAB_STASH} {spec.root}"]
     # A fresh /run gives the device its own docker.sock, containerd and sshd dirs.
     script = " && ".join(["mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
-    run(_enter(spec, device, ["sh", "-c", script]))
+    shell(spec, device, script)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id,
          "-f", str(spec.ssh_dir(device) / _HOST_KEY)])
     (d / "sshd_config").write_text(lab.sshd_config(spec, device))
@@ -276,6 +276,11 @@ def destroy(spec: LabSpec, device: LabDevice) -> None:
 
 def _ns_files(spec: LabSpec, device: LabDevice) -> tuple[Path, Path]:
     return spec.ns_dir / f"{device.id}.mnt", spec.ns_dir / f"{device.id}.uts"
+
+
+def shell(spec: LabSpec, device: LabDevice, script: str, timeout: float = 300) -> str:
+    """Run sh `script` on the device as root, as its sshd would; its output."""
+    return run(_enter(spec, device, ["sh", "-c", script]), timeout=timeout)
 
 
 def _enter(spec: LabSpec, device: LabDevice, command: list[str]) -> list[str]:

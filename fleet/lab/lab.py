@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from fleet import agent_image
 from fleet.errors import LabError
-from fleet.lab import agents, device, images
+from fleet.lab import agents, device, images, junk
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
 from fleet.lab.host import (
@@ -121,6 +121,34 @@ def status(spec: LabSpec) -> LabStatus:
                             bare=d.bare)
 
     return LabStatus(spec.name, tuple(_each(devices, check)), spec.broker, str(spec.inventory))
+
+
+def plant_junk(spec: LabSpec, device_id: str, *, fill_pct: float | None = None,
+               size_mb: int | None = None) -> dict[str, Any]:
+    """Fill a device's card to `fill_pct` %, or with `size_mb` MiB, of junk
+    (fleet.lab.junk); what was planted."""
+    found = {d.id: d for d in _devices(_load(spec))}
+    if device_id not in found:
+        raise LabError(f"lab {spec.name!r} has no device {device_id!r}: "
+                       f"{', '.join(found) or 'none'}")
+    board = found[device_id]
+    if fill_pct is not None and not 0 < fill_pct < 100:
+        raise LabError(f"--fill {fill_pct:g}: expected a percentage between 0 and 100")
+    if size_mb is not None and size_mb < 1:
+        raise LabError(f"--mb {size_mb}: expected at least 1")
+
+    def used_total() -> tuple[int, int]:
+        fields = device.shell(spec, board, "df -Pk /var/lib/docker | tail -n 1").split()
+        return int(fields[2]) * 1024, int(fields[1]) * 1024
+
+    used, total = used_total()
+    planted = junk.spread(size_mb << 20) if size_mb else junk.to_fill(used, total,
+                                                                      fill_pct or 92.0)
+    device.shell(spec, board, junk.script(planted))
+    after, _ = used_total()
+    return {"device": device_id, "planted_bytes": planted.planted,
+            "disk_before_pct": round(100 * used / total, 1),
+            "disk_after_pct": round(100 * after / total, 1)}
 
 
 def down(spec: LabSpec) -> list[str]:

@@ -4,7 +4,7 @@ One board of its own (lab `iclean`) with a small card (--card-mb), so filling
 it takes seconds, and an agent heartbeating every second (the daemon's policy
 goes by the disk the heartbeats report). A real `fleet deploy` runs the stack
 `shop` twice, so the board holds the running revision and the stopped one
-kept for rollback; then the test plants, over SSH, old images, stopped
+kept for rollback; then `fleet lab junk` plants old images, stopped
 containers, a running container's big log and old files in /tmp, sized to
 take the card to 95 %. The tests run in order: each starts from what the one
 before left; the last fills it to 90 % for `fleet daemon` to clean.
@@ -134,44 +134,17 @@ def shop(lab: Lab) -> dict[str, tuple[str, str, str]]:
 
 
 def plant(lab: Lab) -> dict[str, int]:
-    """Junk of each kind, sized to take the card to 95 %: category -> bytes planted."""
-    used, total = disk(lab)
-    gap = int(total * 0.95) - used
-    assert gap > 200 * MiB, f"the card is already {used / total:.0%} full"
-    # Images first: committing one briefly holds its blob twice.
-    per_image, per_stopped = gap * 12 // 100, gap * 10 // 100
-    log_bytes, per_tmp = gap * 15 // 100, gap * 21 // 100
-    line = 8000  # the log's lines: long, so json-file's framing is under 1 % of it
-    on_board(lab, f"""
-for n in 1 2; do
-    docker run --name mk$n fleet/workload:latest sh -c 'head -c {per_image} /dev/urandom >/blob'
-    docker commit mk$n junk/old:$n >/dev/null
-    docker rm mk$n >/dev/null
-done
-for n in 1 2; do
-    docker run --name stopped$n fleet/workload:latest \
-        sh -c 'head -c {per_stopped} /dev/urandom >/blob'
-done
-docker run -d --name noisy fleet/workload:latest sh -c \
-    'awk "BEGIN {{ s = sprintf(\\"%{line - 1}s\\", \\"\\"); \
-                  for (i = 0; i < {log_bytes // line}; i++) print s }}"; exec sleep 100000' \
-    >/dev/null
-for n in 1 2; do
-    head -c {per_tmp} /dev/urandom >/tmp/junk-$n
-    touch -d '30 days ago' /tmp/junk-$n
-done
+    """Junk of each kind (`fleet lab junk`) to take the card to 95 %, and two files /tmp
+    must keep: a young one and an old one a process holds open. Category -> bytes."""
+    result = json.loads(lab.fleet("lab", "junk", DEVICE, "--fill", "95", "--json").stdout)
+    on_board(lab, """
 head -c 1048576 /dev/urandom >/tmp/young
 head -c 1048576 /dev/urandom >/tmp/held
 touch -d '30 days ago' /tmp/held
-# A process keeps /tmp/held open: it must stay, however old.
 setsid sh -c 'exec 3</tmp/held; exec sleep 100000' </dev/null >/dev/null 2>&1 &
-while [ "$(docker inspect --format '{{{{.State.Running}}}}' noisy)" != true ]; do sleep 0.1; done
 """)
-    # Until the noisy container has written all of its log.
-    on_board(lab, "log=$(docker inspect --format '{{.LogPath}}' noisy); while "
-                  f"[ $(stat -c %s $log) -lt {log_bytes // line * line} ]; do sleep 0.2; done")
-    return {"unused-images": 2 * per_image, "stopped": 2 * per_stopped,
-            "logs": log_bytes // line * line, "tmp": 2 * per_tmp}
+    planted: dict[str, int] = result["planted_bytes"]
+    return planted
 
 
 def reclaimable(lab: Lab) -> dict[str, int]:
