@@ -253,6 +253,8 @@ def _images(scan: Scan, rules: Rules, removed: frozenset[str], kept: list[Kept])
     candidates: list[tuple[Category, Image]] = []
     for image in scan.images:
         label = image.tags[0] if image.tags else image.id[:19]
+        if not image.tags and _build_step(image, scan.images):
+            continue
         if image.id in used:
             c = used[image.id]
             why = ("used by a running container" if c.running else
@@ -283,6 +285,13 @@ def _images(scan: Scan, rules: Rules, removed: frozenset[str], kept: list[Kept])
         else:
             kept.append(Kept(label, "frees nothing: its layers are a kept image's"))
     return items
+
+
+def _build_step(image: Image, images: Iterable[Image]) -> bool:
+    """Whether `image` is a step of another's local build (its layers begin the other's):
+    it goes with the image it built and frees nothing alone, so nobody need hear of it."""
+    n = len(image.layers)
+    return any(other.id != image.id and other.layers[:n] == image.layers for other in images)
 
 
 def _repo(tag: str) -> str:

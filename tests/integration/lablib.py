@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
 
+from fleet.lab import images
 from fleet.lab.host import pids_mentioning
 from fleet.lab.spec import LabSpec
 
@@ -78,3 +81,22 @@ def leftovers(lab: Lab) -> list[str]:
     if spec.root.exists():
         found.append(f"directory {spec.root}")
     return found
+
+
+def app_images(work: Path, pages: Mapping[int, bytes]) -> Path:
+    """docker-archives of `fleet/app:N` in work/images: the lab's busybox layer (on every
+    board already) and a layer of its own holding pages[N] as /www/index.html, served by
+    httpd on port 8080. Returns the busybox layer's tar, for more images on it."""
+    (work / "images").mkdir(exist_ok=True)
+    base = work / "base.tar"
+    images.busybox_layer(base)
+    for version, page in pages.items():
+        layer = work / f"app{version}.tar"
+        with tarfile.open(layer, "w") as tar:
+            path = work / f"index{version}.html"
+            path.write_bytes(page)
+            tar.add(path, arcname="www/index.html")
+        images.write_archive(work / "images" / f"app{version}.tar", [base, layer],
+                             tag=f"fleet/app:{version}", arch=images.HOST_ARCH,
+                             cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
+    return base

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +23,9 @@ from typing import Any
 
 import pytest
 
-from fleet.lab import images
 from fleet.lab.spec import LabDevice
 from fleet.trust import HostKey, KnownHosts
-from tests.integration.lablib import Lab, leftovers
+from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration
 
@@ -83,19 +81,9 @@ def disk(lab: Lab) -> tuple[int, int]:
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Images fleet/app:1 to 3 (busybox and a page; 3's page is 20 MiB) and their stacks."""
     work = tmp_path_factory.mktemp("cleanup")
-    (work / "images").mkdir()
-    base = work / "base.tar"
-    images.busybox_layer(base)
+    app_images(work, {v: f"app version {v}\n".encode()
+                      + (os.urandom(20 * MiB) if v == 3 else b"") for v in (1, 2, 3)})
     for version in (1, 2, 3):
-        layer = work / f"app{version}.tar"
-        with tarfile.open(layer, "w") as tar:
-            page = work / f"index{version}.html"
-            page.write_bytes(f"app version {version}\n".encode()
-                             + (os.urandom(20 * MiB) if version == 3 else b""))
-            tar.add(page, arcname="www/index.html")
-        images.write_archive(work / "images" / f"app{version}.tar", [base, layer],
-                             tag=f"fleet/app:{version}", arch=images.HOST_ARCH,
-                             cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
         (work / f"v{version}.yaml").write_text(f"""
 name: shop
 services:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tarfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from fleet.lab import images
 from fleet.lab.spec import LabDevice
 from fleet.model import Arch
 from fleet.trust import HostKey, KnownHosts
-from tests.integration.lablib import Lab, leftovers
+from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration
 
@@ -52,18 +51,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def work(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test's images (docker-archives) and stacks."""
     work = tmp_path_factory.mktemp("deploy")
-    (work / "images").mkdir()
-    base = work / "base.tar"
-    images.busybox_layer(base)
-    for version in (1, 2, 3):
-        layer = work / f"app{version}.tar"
-        with tarfile.open(layer, "w") as tar:
-            page = work / f"index{version}.html"
-            page.write_text(f"app version {version}\n" + "x" * 200_000)
-            tar.add(page, arcname="www/index.html")
-        images.write_archive(work / "images" / f"app{version}.tar", [base, layer],
-                             tag=f"fleet/app:{version}", arch=images.HOST_ARCH,
-                             cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
+    base = app_images(work, {v: f"app version {v}\n".encode() + b"x" * 200_000
+                             for v in (1, 2, 3)})
     foreign = Arch.ARM64 if images.HOST_ARCH is not Arch.ARM64 else Arch.AMD64
     layer = work / "app1.tar"
     images.write_archive(work / "images" / "foreign.tar", [base, layer],

@@ -311,3 +311,38 @@ def test_due_devices_are_over_the_mark_idle_and_past_their_cooldown() -> None:
                last_run={"recent": 900.0, "long-ago": 100.0}, cooldown_s=600) == [
         "full", "long-ago"]
     assert due({"new": (99, 100)}, Policy(), now=0.0) == ["new"]
+
+
+def test_the_names_cleanup_relies_on_are_the_deploys() -> None:
+    # fleet.cleanup is pure, so it cannot import them from the deploy's IO modules.
+    from fleet import cleanup
+    from fleet.deploy import facts, push
+
+    assert cleanup.PREVIOUS == facts.PREVIOUS
+    assert cleanup.STAGING_DIR == push.STAGING + "/"
+
+
+def test_deciding_what_to_reclaim_imports_no_io_library() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import fleet.cleanup, sys, json; print(json.dumps(sorted(m for m in sys.modules "
+            "if m.startswith('fleet') or m.split('.')[0] in ('paramiko', 'docker', 'paho', "
+            "'socket', 'subprocess', 'sqlite3'))))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert json.loads(out) == ["fleet", "fleet.cleanup"]
+
+
+def test_the_steps_of_a_local_build_are_neither_reclaimed_nor_listed() -> None:
+    s = scan(containers=(container("agent", "img-agent", running=True),),
+             images=(image("img-agent", "B", "S1", "S2", tags=("fleet/agent:1",)),
+                     image("img-step1", "B", "S1"), image("img-step0", "B"),
+                     image("img-env", "B", "S1", "S2"),  # an ENV step: no layer of its own
+                     image("img-loose", "B", "Z")),
+             layer_sizes=sizes(B=100, S1=1, S2=2, Z=3))
+    found = reclaimable(s)
+    assert [(i.target, i.category, i.bytes) for i in found.items] == [
+        ("img-loose", Category.DANGLING, 3 * MB)]
+    assert {k.label for k in found.kept} == {"agent", "fleet/agent:1"}
