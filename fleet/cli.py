@@ -390,7 +390,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 # -- fleet bench ------------------------------------------------------------
 
 BENCHMARKS = {name: f"fleet.bench.{name}"
-              for name in ("pack", "ingest", "agent", "liveness", "deploy", "push")}
+              for name in ("pack", "ingest", "agent", "liveness", "deploy", "push", "tui")}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -475,6 +475,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                                         progress=progress)
                 db.deployment_finished(deployment, time.time(),
                                        {r.device: (r.ok, r.error) for r in results})
+                for r in results:
+                    if r.room:  # the cleanup policy acted: an event, as the daemon's are
+                        db.event(time.time(), r.device, "cleanup_make_room", r.room)
         finally:
             prepared.close()
     if args.json:

@@ -100,8 +100,13 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
             context = agent_image.context(spec.root / "agent-image")
             _each(enrolled, lambda d: agents.build(spec, d, context))
             _each(enrolled, lambda d: agents.start(spec, d, interval))
-    except BaseException:
-        down(spec)
+    except BaseException as failure:
+        try:
+            down(spec)
+        except LabError as undo:  # say both: the cause, and what may be left behind
+            if isinstance(failure, LabError):
+                raise LabError(f"{failure} (then undoing the lab failed too: {undo})") \
+                    from failure
         raise
     return status(spec)
 
@@ -166,8 +171,11 @@ def down(spec: LabSpec) -> list[str]:
     terminate(pids_mentioning(str(spec.root) + "/"))
     # A broker left by a same-named lab whose files are gone would hold the bridge's port.
     terminate(pids_mentioning(f"/{spec.name}/broker/mosquitto.conf"))
-    if Path("/sys/class/net", spec.bridge).exists():
-        run(["ip", "link", "del", spec.bridge])
+    bridge = Path("/sys/class/net", spec.bridge)
+    if bridge.exists():
+        run(["ip", "link", "del", spec.bridge], check=False)  # gone already is as good
+        if bridge.exists():
+            raise LabError(f"could not remove the bridge {spec.bridge}")
         removed.append(f"bridge {spec.bridge}")
     _unmount_under(spec.root)
     if spec.root.exists():

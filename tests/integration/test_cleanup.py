@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from fleet.lab.spec import LabDevice
+from fleet.store import Store
 from fleet.trust import HostKey, KnownHosts
 from tests.integration.lablib import Lab, app_images, leftovers
 
@@ -260,8 +261,6 @@ done
 
 def wait_for_event(db: Path, kind: str, *, timeout: float) -> list[str]:
     """The device's cleanup event kinds, in order, once one of `kind` is in the store."""
-    from fleet.store import Store
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
@@ -295,6 +294,9 @@ done
     _, result = deploy(lab, work, 3)
     assert result["devices"][0]["ok"], result
     assert result["devices"][0]["room"].startswith("reclaimed "), result
+    with Store(work / "fleet.db") as store:
+        assert [e.detail for e in store.events(DEVICE) if e.kind == "cleanup_make_room"] == [
+            result["devices"][0]["room"]]
     assert shop(lab)["shop-web-1"][2] == "fleet/app:3"
     left = on_board(lab, "find /tmp -xdev -name 'old-*' -type f").split()
     assert 0 < len(left) < count  # some taken, not all: just the room it needed
