@@ -519,6 +519,9 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
     apply = args.apply
     confirm = apply and args.volumes and not args.yes
+    if confirm and not sys.stdin.isatty():
+        raise ConfigError("--volumes with --apply removes data: confirm on a terminal, "
+                          "or pass --yes")
     with err.status(f"fleet cleanup: {'scanning' if confirm or not apply else 'cleaning'} "
                     f"{len(devices)} device(s)"):
         results = each(devices, lambda d: work(d, apply and not confirm), args.parallel)
@@ -541,10 +544,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def _confirm_volumes(volumes: list[tuple[str, Any]], mb: Callable[[int], str]) -> bool:
-    """Ask, listing each volume, before its data goes; never without a terminal."""
-    if not sys.stdin.isatty():
-        raise ConfigError("--volumes with --apply removes data: confirm on a terminal, "
-                          "or pass --yes")
+    """Ask, listing each volume, before its data goes (on a terminal: checked before)."""
     for device, item in volumes:
         err.print(f"  {device}: {item.label} ({mb(item.bytes)})")
     answer = input(f"remove these {len(volumes)} volume(s) and all their data? [y/N] ")

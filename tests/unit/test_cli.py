@@ -131,3 +131,18 @@ def test_plan_bad_stack_names_file_and_field(capsys: pytest.CaptureFixture[str],
     code, _, err = run(capsys, "plan", str(stack), "--inventory", str(EXAMPLE))
     assert code == EXIT_BAD_INPUT
     assert f"{stack}:5:" in err and "web" in err and "memory" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cleanup"], "name the devices or groups to clean, or pass --all"),
+    (["cleanup", "--all", "--category", "volumes"], "pass --volumes to mean it"),
+    (["cleanup", "--all", "--volumes", "--apply"], "confirm on a terminal, or pass --yes"),
+    (["cleanup", "--all", "--parallel", "0"], "--parallel 0"),
+    (["cleanup", "no-such-board"], "no-such-board"),
+])
+def test_cleanup_refuses_before_contacting_any_board(
+        capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    # stdin is not a terminal under pytest: --volumes --apply must not go on without --yes.
+    code, out, err = run(capsys, "--inventory", str(EXAMPLE), *argv)
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert message in err
