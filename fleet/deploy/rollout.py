@@ -202,7 +202,9 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
     short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb
     room = ""
-    if make_room is not None and short_mb > 0 and facts.arch is not None:
+    # Only for images this device can run: a wrong architecture is refused as it is.
+    if make_room is not None and short_mb > 0 and facts.arch is not None \
+            and all(image.arch is facts.arch for image in images):
         progress.stage(device, f"making room: {short_mb} MB short")
         freed_mb, room = make_room(conn, device, short_mb)
         facts = replace(facts, disk_free_mb=facts.disk_free_mb + freed_mb)
