@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # the tools that build the lab's images without a registry.
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
-	tar e2fsprogs shellcheck avahi-daemon
+	tar e2fsprogs shellcheck avahi-daemon tmux
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 DEMO_BRIDGE := 10.250.0.1
@@ -88,6 +88,7 @@ bench: setup
 	$(SUDO) $(FLEET) bench liveness --json
 	$(SUDO) $(FLEET) bench deploy --json
 	$(SUDO) $(FLEET) bench push --json
+	$(FLEET) bench tui --json
 
 lint: setup
 	$(VENV)/bin/ruff check fleet tui tests

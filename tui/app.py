@@ -68,6 +68,7 @@ class FleetApp(App[None]):
         self._progress: queue.SimpleQueue[DeployEvent] = queue.SimpleQueue()
         self._problem = ""
         self.cleanup_targets: tuple[str, ...] = ()
+        self.start_problem = ""  # why the client did not start, until a snapshot comes
 
     def on_mount(self) -> None:
         if self._start_client:
@@ -152,6 +153,9 @@ class FleetApp(App[None]):
             self.refresh_views()  # the last progress first, then the outcome
             self._deploy_ended(worker)
         elif event.state is WorkerState.ERROR:
+            if worker.group == "client":
+                self.start_problem = str(worker.error) or type(worker.error).__name__
+                self.snapshot = self.snapshot  # the views say it in place of the fleet
             self.notify(str(worker.error), title=worker.name or "error", severity="error")
 
     def _deploy_ended(self, worker: Worker[object]) -> None:

@@ -15,8 +15,10 @@ from tui.client import DeviceRow, FleetSnapshot
 from tui.table import FleetTable
 
 
-def summary(snapshot: FleetSnapshot | None, shown: int, query: str) -> Text:
+def summary(snapshot: FleetSnapshot | None, shown: int, query: str, problem: str = "") -> Text:
     """`FULL  4/5 active  1 degraded ...`: the mode and counts, and what the filter keeps."""
+    if snapshot is None and problem:
+        return Text(f"fleet  not connected: {problem}", style="bold red")
     if snapshot is None:
         return Text("fleet  connecting to the controller…", style="dim")
     text = Text("fleet ", style="bold")
@@ -69,7 +71,7 @@ class FleetScreen(View):
         self.query_one(FleetTable).show(arranged, now, sort=self.sort, reverse=self.reverse,
                                         empty_text=empty)
         self.query_one("#summary", Static).update(
-            summary(snapshot, len(arranged), self.filter_text))
+            summary(snapshot, len(arranged), self.filter_text, self.fleet_app.start_problem))
 
     def shown(self) -> list[DeviceRow]:
         """The rows the table shows now: the filter's, in the sort's order."""

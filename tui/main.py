@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 from fleet import inventory, store
@@ -20,6 +21,11 @@ def run(inventory_path: Path, *, store_path: Path | None = None, stack: str | No
         inv, controller(inv, state, interfaces=interfaces),
         deployer=deploying.deployer(inv, state, known_hosts),
         cleaner=cleaning.SshCleaner(inv, known_hosts))
+    # The ingest's multiprocessing primitives start Python's resource tracker, which is
+    # handed sys.stderr's descriptor. While the app runs, Textual's stand-in for stderr has
+    # none (fileno() is -1) and the start fails ("bad value(s) in fds_to_keep"): start the
+    # tracker now, while stderr is the terminal.
+    resource_tracker.ensure_running()
     app = FleetApp(client, stack=stack, has_store=True)
     app.run()
     return app.return_code or 0

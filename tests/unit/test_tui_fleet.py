@@ -122,6 +122,7 @@ def test_a_thousand_devices_scroll_and_page() -> None:
 
 def test_a_client_that_cannot_start_is_a_notification_not_a_traceback() -> None:
     client = FakeClient()
+    client.latest = None  # type: ignore[assignment]  # it never published a snapshot
     client.start_error = FleetError("cannot reach the broker at 10.0.0.1:1883")
     tui = app(client)
 
@@ -129,6 +130,7 @@ def test_a_client_that_cannot_start_is_a_notification_not_a_traceback() -> None:
         await pilot.pause(0.2)
         assert tui.is_running
         assert any("cannot reach the broker" in n.message for n in tui._notifications)
+        assert "not connected: cannot reach the broker at 10.0.0.1:1883" in screen_text(tui)
 
     run(tui, scenario)
 
