@@ -69,6 +69,13 @@ demo: setup
 	@echo "reclaimed on demo-04; its running services and their rollback copies are untouched"
 	$(DEMO_FLEET) cleanup demo-04 --apply
 	@echo "the demo lab stays up: 'sudo $(FLEET) lab status --lab demo', then 'sudo $(FLEET) lab down --lab demo'"
+	@# Last, in a terminal only (a CI log or a pipe gets none): the fleet live in the TUI.
+	@if [ -t 1 ]; then \
+		echo "fleet tui on the demo fleet: / filters, enter opens a board, c cleans up, ? keys, q quits"; \
+		sleep 2; \
+		$(DEMO_FLEET) tui --store $(DEMO_STORE) --stack examples/pi4b-136.compose.yaml \
+			--interface $(DEMO_BRIDGE); \
+	fi
 
 test: setup
 	$(SUDO) $(VENV)/bin/pytest
