@@ -23,9 +23,9 @@ KEYS = (
               ("D", "deploy the plan (asks first)"),
               ("n", "dry run: read and plan, change nothing"))),
     ("deploy", (("", "each device's stage and push progress, live"),)),
-    ("cleanup", (("c", "scan the devices shown (fleet) or this one (device view)"),
+    ("cleanup", (("c", "scan the devices shown, or the one open"),
                  ("space, enter", "select a device's category"), ("a", "select all / none"),
-                 ("x", "remove the selected items (lists them, asks first)"),
+                 ("x", "remove the selected: lists each item, asks"),
                  ("r", "scan again"))),
 )
 
@@ -78,4 +78,5 @@ class Help(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
             yield Static("[b]fleet[/b]: keys", id="help-title")
-            yield Static(key_table())
+            with VerticalScroll(id="help-keys"):  # taller than a small terminal: it scrolls
+                yield Static(key_table())

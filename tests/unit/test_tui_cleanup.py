@@ -169,3 +169,36 @@ def test_c_in_a_device_view_scans_that_device_and_r_again() -> None:
         assert "pi-kitchen" in screen_text(tui)  # back to the fleet
 
     run(tui, scenario)
+
+
+def test_the_palette_scans_the_shown_devices_and_removes_what_is_selected() -> None:
+    client = FakeClient()
+    tui = app(client)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+p", *"scan these devices")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(tui.screen, CleanupScreen) and len(client.scanned[0]) == 5
+        await pilot.press("space", "ctrl+p", *"remove the selected")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(tui.screen, Confirm) and "/tmp/dump.bin" in screen_text(tui)
+
+    run(tui, scenario)
+
+
+def test_help_lists_the_cleanup_keys_in_the_cleanup_view() -> None:
+    tui = app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("c")
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        assert "remove the selected: lists each item, asks" in screen_text(tui)
+        await pilot.press("escape")
+        assert isinstance(tui.screen, CleanupScreen)
+
+    run(tui, scenario)
