@@ -1,0 +1,125 @@
+"""The embedded client on its own thread, over the simulated controller: snapshots, requests,
+and a controller that fails reaching the UI as a problem, never as an exception there."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.errors import FleetError
+from tests.unit.tuikit import STACK
+from tui import build, simulated
+from tui.client import DeployEvent, FleetSnapshot
+from tui.deploying import Forward
+from tui.embedded import ControllerLike, EmbeddedClient
+
+INV = simulated.inventory(20)
+
+
+def until(found: Callable[[], FleetSnapshot | None], ready: Callable[[FleetSnapshot], bool],
+          timeout: float = 5.0) -> FleetSnapshot:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = found()
+        if latest is not None and ready(latest):
+            return latest
+        time.sleep(0.02)
+    raise AssertionError("no such snapshot in time")
+
+
+@pytest.fixture
+def client() -> Iterator[EmbeddedClient]:
+    sim = simulated.SimulatedController(INV, interval_s=0.2)  # 100 heartbeats a second
+    started = EmbeddedClient(INV, lambda: sim, snapshot_s=0.05)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def test_snapshots_come_at_the_client_rate_with_every_device(client: EmbeddedClient) -> None:
+    first = until(client.snapshot, lambda s: s.active == 20)
+    later = until(client.snapshot, lambda s: s.seq >= first.seq + 3)
+    assert later.total == 20 and [r.id for r in later.devices] == [d.id for d in INV.devices]
+    assert all(r.cpu_pct is not None and r.mem_budget_mb for r in later.devices)
+    assert later.mode == "FULL" and not later.problem
+
+
+def test_a_device_in_full_and_one_that_is_not_there(client: EmbeddedClient) -> None:
+    until(client.snapshot, lambda s: s.active == 20)
+    device = INV.devices[3]
+    detail = client.device(device.id)
+    assert detail.row.id == device.id and detail.host == device.host
+    assert detail.impedance is not None and detail.impedance.score == detail.row.impedance
+    assert client.events(device.id) == ()  # no store: no events kept
+    with pytest.raises(FleetError, match="no device 'nope'"):
+        client.device("nope")
+
+
+def test_plan_is_the_inventorys_and_deploy_needs_a_deployer(client: EmbeddedClient,
+                                                              tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(STACK)
+    result = client.plan(str(path))
+    assert result.path == str(path) and len(result.plan.placements) == 3
+    with pytest.raises(FleetError, match="cannot deploy"):
+        client.deploy(str(path), lambda _: None)
+
+
+def test_a_controller_that_cannot_open_fails_start_with_its_reason() -> None:
+    def broken() -> contextlib.AbstractContextManager[ControllerLike]:
+        raise FleetError("cannot reach the broker at 10.0.0.1:1883")
+
+    client = EmbeddedClient(INV, broken)
+    with pytest.raises(FleetError, match="cannot reach the broker"):
+        client.start()
+    client.close()
+
+
+class Dying(simulated.SimulatedController):
+    """Steps a few times, then fails as a lost broker connection would."""
+
+    steps = 0
+
+    def step(self, timeout: float = 0.5) -> None:
+        self.steps += 1
+        if self.steps > 10:
+            raise OSError("connection reset by peer")
+        super().step(timeout)
+
+
+def test_a_controller_that_dies_leaves_a_problem_in_the_snapshot() -> None:
+    client = EmbeddedClient(INV, lambda: Dying(INV), snapshot_s=0.01)
+    client.start()
+    try:
+        latest = until(client.snapshot, lambda s: bool(s.problem))
+        assert latest.problem == "connection reset by peer"
+        with pytest.raises(FleetError, match="connection reset"):
+            client.device(INV.devices[0].id)
+    finally:
+        client.close()
+
+
+def test_a_device_never_heard_has_its_inventory_budget_and_no_readings() -> None:
+    sim = simulated.SimulatedController(INV)
+    snap = build.snapshot(sim.view, {d.id: d for d in INV.devices}, time.time(), 1)
+    row = snap.devices[0]
+    assert row.state == "offline" and row.cpu_pct is None and row.heard_at is None
+    assert row.mem_budget_mb == INV.devices[0].budget.mem_mb
+    assert build.detail(sim.view, {}, "nope", time.time()) is None
+
+
+def test_rollout_progress_becomes_deploy_events() -> None:
+    said: list[DeployEvent] = []
+    forward = Forward(said.append)
+    forward.stage("pi-a", "pushing web")
+    forward.expect("pi-a", 1000)
+    forward.sent("pi-a", 250)
+    assert said == [DeployEvent("pi-a", "stage", "pushing web"),
+                    DeployEvent("pi-a", "expect", nbytes=1000),
+                    DeployEvent("pi-a", "sent", nbytes=250)]
