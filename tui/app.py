@@ -110,14 +110,13 @@ class FleetApp(App[None]):
     def action_cleanup(self) -> None:
         """Scan the devices the fleet view shows, or the device on screen, for cleanup."""
         screen = self.screen
-        if isinstance(screen, CleanupScreen):
-            return
         if isinstance(screen, DeviceScreen):
             wanted = [screen.device]
         elif isinstance(screen, FleetScreen):
             wanted = [r.id for r in screen.shown()]
-        else:
-            wanted = [r.id for r in self.snapshot.devices] if self.snapshot else []
+        else:  # elsewhere just the view: a scan of every board is asked for from the fleet
+            self.switch_mode("cleanup")
+            return
         known = {r.id for r in self.snapshot.devices if r.managed} if self.snapshot else set()
         targets = tuple(d for d in wanted if d in known)  # only the inventory's have SSH
         if not targets:

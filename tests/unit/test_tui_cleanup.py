@@ -202,3 +202,18 @@ def test_help_lists_the_cleanup_keys_in_the_cleanup_view() -> None:
         assert isinstance(tui.screen, CleanupScreen)
 
     run(tui, scenario)
+
+
+def test_c_elsewhere_opens_the_cleanup_view_without_scanning() -> None:
+    client = FakeClient()
+    tui = app(client, stack="demo.yaml")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        await pilot.press("c")
+        await pilot.pause(0.2)
+        assert isinstance(tui.screen, CleanupScreen) and client.scanned == []
+        assert "press c in the fleet view" in screen_text(tui)
+
+    run(tui, scenario)
