@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from tests.unit.tuikit import NOW, SIZE, FakeClient, app, row, screen_text
+from tests.unit.tuikit import NOW, SIZE, FakeClient, app, row, screen_text, seen
 from tui.app import FleetApp
 
 HERE = Path(__file__).parent / "snapshots"
@@ -88,7 +88,7 @@ async def device(pilot: Pilot[None]) -> None:
                    disk_used_mb=6000 + 20 * k, temp_c=55.0 + cpu / 4,
                    impedance=600 + 12 * k, heard_at=NOW + k - 1)
         client.publish(at=NOW + k, devices=(beat, *others))
-        await pilot.pause(0.06)
+        await seen(pilot, client)  # each heartbeat its own sample, however loaded the host
     await pilot.press("down", "enter")
     await pilot.pause(0.3)
 

@@ -6,7 +6,7 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Sparkline
 
-from tests.unit.tuikit import NOW, FakeClient, app, row, run, screen_text, snapshot
+from tests.unit.tuikit import NOW, FakeClient, app, row, run, screen_text, seen, snapshot
 from tui.deploy_screen import DeployScreen
 from tui.device_screen import DeviceScreen
 from tui.dialogs import Confirm, Help
@@ -22,7 +22,7 @@ def test_device_detail_shows_readings_impedance_parts_events_and_history() -> No
         for k in range(1, 6):  # five heartbeats of pi-attic, one snapshot each
             beat = row("pi-attic", cpu_pct=10.0 * k, heard_at=NOW + k)
             client.publish(devices=(beat,))
-            await pilot.pause(0.08)
+            await seen(pilot, client)
         tui.open_device("pi-attic")
         await pilot.pause(0.3)
         assert isinstance(tui.screen, DeviceScreen)

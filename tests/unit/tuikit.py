@@ -192,6 +192,17 @@ def cleanup_items(device: str) -> tuple[CleanupItem, ...]:
     )
 
 
+async def seen(pilot: Pilot[None], client: FakeClient, timeout: float = 5.0) -> None:
+    """Until the app has taken the client's latest snapshot (its refresh runs on a timer)."""
+    app = pilot.app
+    assert isinstance(app, FleetApp)
+    for _ in range(int(timeout / 0.01)):
+        if app.snapshot is not None and app.snapshot.seq == client.latest.seq:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the app never took the latest snapshot")
+
+
 def run(app: FleetApp, scenario: Callable[[Pilot[None]], Awaitable[None]],
         size: tuple[int, int] = SIZE) -> None:
     """Drive the app headless through `scenario`."""
