@@ -200,3 +200,28 @@ def test_q_quits() -> None:
         assert not tui.is_running
 
     run(tui, scenario)
+
+
+def test_the_deploy_view_before_any_deploy_says_how_and_esc_goes_back() -> None:
+    tui = app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("d")
+        assert isinstance(tui.screen, DeployScreen)
+        assert "no deploy yet: plan a stack (p), then D to deploy it" in screen_text(tui)
+        await pilot.press("escape")
+        assert isinstance(tui.screen, FleetScreen)
+
+    run(tui, scenario)
+
+
+def test_esc_in_the_plan_view_goes_back_to_the_fleet() -> None:
+    tui = app(stack="demo.yaml")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        assert isinstance(tui.screen, FleetScreen)
+
+    run(tui, scenario)
