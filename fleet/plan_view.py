@@ -49,12 +49,18 @@ def _device(d: DeviceFill) -> dict[str, Any]:
 
 def bar(used: int, total: int, unit: str) -> Text:
     """`███████░░░  72% 5.6/7.7 GiB`, green to red as it fills."""
-    pct = 100.0 * used / total if total > 0 else 0.0
-    filled = min(_BAR, round(pct / 100 * _BAR))
+    text = fill_bar(100.0 * used / total if total > 0 else 0.0, _BAR)
+    text.append(f" {_amount(used, unit)}/{_amount(total, unit)}")
+    return text
+
+
+def fill_bar(pct: float, width: int) -> Text:
+    """`███████░░░  72%`: `width` cells, green to red as it fills."""
+    filled = min(width, round(pct / 100 * width))
     color = "green" if pct < 70 else "yellow" if pct < 90 else "red"
     text = Text("█" * filled, style=color)
-    text.append("░" * (_BAR - filled), style="dim")
-    text.append(f" {pct:3.0f}% {_amount(used, unit)}/{_amount(total, unit)}")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {pct:3.0f}%")
     return text
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from fleet.plan_view import fill_bar
 from tui.client import DeviceRow
 
 BAR = 6
@@ -48,12 +49,7 @@ def bar(pct: float | None) -> Text:
     """`████░░  72%`, green to red as it fills; `-` when unknown."""
     if pct is None:
         return Text("-", style="dim")
-    filled = min(BAR, round(pct / 100 * BAR))
-    color = "green" if pct < 70 else "yellow" if pct < 90 else "red"
-    text = Text("█" * filled, style=color)
-    text.append("░" * (BAR - filled), style="dim")
-    text.append(f" {pct:3.0f}%")
-    return text
+    return fill_bar(pct, BAR)
 
 
 def _temp(row: DeviceRow, now: float) -> Text:
