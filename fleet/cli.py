@@ -490,7 +490,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # -- fleet cleanup ----------------------------------------------------------
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from fleet import cleanup, inventory, trust
+    from fleet import cleanup, inventory, stack, trust
     from fleet.cleanup_view import cleanup_json, mb, render
     from fleet.deploy import scan
     from fleet.deploy.rollout import each
@@ -504,9 +504,10 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         categories |= {cleanup.Category.VOLUMES}
     elif cleanup.Category.VOLUMES in categories:
         raise ConfigError("--category volumes: volumes hold data; pass --volumes to mean it")
+    planned = {*args.keep_image,
+               *(s.image for path in args.stack for s in stack.load_stack(path).services)}
     rules = cleanup.Rules(categories=categories, tmp_age_days=args.tmp_days,
-                          journal_keep_mb=args.journal_mb,
-                          planned=frozenset(args.keep_image))
+                          journal_keep_mb=args.journal_mb, planned=frozenset(planned))
     inv = inventory.load(inventory_path(args.inventory))
     devices = inv.devices if args.all else inv.select(args.devices)
     known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
@@ -891,6 +892,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vacuum the systemd journal down to this size (default 100)")
     clean.add_argument("--keep-image", action="append", default=[], metavar="REF",
                        help="an image (ref or id) planned to run: never removed (repeat it)")
+    clean.add_argument("--stack", action="append", default=[], metavar="STACK",
+                       help="a compose stack to be deployed: its images are never removed "
+                            "(repeat it)")
     clean.add_argument("--parallel", type=int, default=8, metavar="N",
                        help="devices at a time (default 8)")
     clean.add_argument("--timeout", type=float, default=10, metavar="S",

@@ -178,6 +178,16 @@ def test_the_scan_finds_what_was_planted_within_5_percent(
     assert disk(lab)[0] == pytest.approx(used, rel=0.01)
 
 
+def test_an_image_a_stack_will_run_is_kept(lab: Lab, planted: dict[str, int],
+                                           tmp_path: Path) -> None:
+    stack = tmp_path / "next.yaml"
+    stack.write_text("name: next\nservices:\n  old:\n    image: junk/old:1\n")
+    _, report = fleet(lab, "cleanup", DEVICE, "--stack", str(stack))
+    (device,) = report["devices"]
+    assert {k["label"]: k["why"] for k in device["kept"]}["junk/old:1"] == "planned to run here"
+    assert "junk/old:2" in {i["label"] for i in device["items"]}
+
+
 def test_apply_reclaims_it_and_leaves_the_service_and_its_rollback_untouched(
         lab: Lab, deployed: dict[str, str], planted: dict[str, int]) -> None:
     before = shop(lab)

@@ -139,6 +139,7 @@ def test_plan_bad_stack_names_file_and_field(capsys: pytest.CaptureFixture[str],
     (["cleanup", "--all", "--volumes", "--apply"], "confirm on a terminal, or pass --yes"),
     (["cleanup", "--all", "--parallel", "0"], "--parallel 0"),
     (["cleanup", "no-such-board"], "no-such-board"),
+    (["cleanup", "--all", "--stack", "no-such-stack.yaml"], "no-such-stack.yaml"),
 ])
 def test_cleanup_refuses_before_contacting_any_board(
         capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
