@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 MB = 1 << 20
 PREVIOUS = ".prev"  # fleet/deploy/facts.py: the suffix of the revision kept for rollback
@@ -158,10 +159,7 @@ class Reclaim:
 
     def by_category(self) -> dict[Category, tuple[int, int]]:
         """Category -> (items, bytes), in the playbook's order."""
-        out: dict[Category, tuple[int, int]] = {}
-        for item in self.items:
-            n, b = out.get(item.category, (0, 0))
-            out[item.category] = (n + 1, b + item.bytes)
+        out = tally((i.category, i.bytes) for i in self.items)
         return {c: out[c] for c in ORDER if c in out}
 
     @property
@@ -170,6 +168,18 @@ class Reclaim:
 
     def only(self, items: Iterable[Item]) -> Reclaim:
         return Reclaim(self.device, self.disk, tuple(items), self.kept)
+
+
+K = TypeVar("K")
+
+
+def tally(sizes: Iterable[tuple[K, int]]) -> dict[K, tuple[int, int]]:
+    """(key, bytes) pairs -> key -> (how many, bytes in all), keys in first-seen order."""
+    out: dict[K, tuple[int, int]] = {}
+    for key, size in sizes:
+        n, total = out.get(key, (0, 0))
+        out[key] = (n + 1, total + size)
+    return out
 
 
 def reclaimable(scan: Scan, rules: Rules = Rules()) -> Reclaim:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from fleet.cleanup import tally
 from fleet.model import Plan
 
 
@@ -173,11 +174,7 @@ class CleanupScan:
 
     def by_category(self) -> dict[str, tuple[int, int]]:
         """Category -> (items, bytes), in the items' order (the playbook's)."""
-        out: dict[str, tuple[int, int]] = {}
-        for item in self.items:
-            n, b = out.get(item.category, (0, 0))
-            out[item.category] = (n + 1, b + item.bytes)
-        return out
+        return tally((i.category, i.bytes) for i in self.items)
 
 
 @dataclass(frozen=True, slots=True)
