@@ -167,12 +167,17 @@ def parse_docker(text: str) -> tuple[str | None, str]:
 
 def parse_disk(device: str, text: str) -> tuple[int, int]:
     """`df -Pk` line of the engine's filesystem -> (free MB, total MB)."""
+    total_kb, _, free_kb = parse_df(device, text)
+    return free_kb // 1024, total_kb // 1024
+
+
+def parse_df(device: str, text: str) -> tuple[int, int, int]:
+    """A `df -Pk` line -> (total, used, available) KiB."""
     fields = text.split()
     try:
-        total_kb, free_kb = int(fields[1]), int(fields[3])
+        return int(fields[1]), int(fields[2]), int(fields[3])
     except (IndexError, ValueError):
         raise FactsError(f"{device}: disk: expected a `df -Pk` line, got {text!r}") from None
-    return free_kb // 1024, total_kb // 1024
 
 
 def parse_ports(text: str) -> tuple[PortBinding, ...]:

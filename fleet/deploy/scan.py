@@ -16,7 +16,7 @@ from fleet import cleanup
 from fleet.cleanup import Category, Container, Disk, File, Image, Item, Scan
 from fleet.deploy import playbooks
 from fleet.deploy.connection import Connection, SshConnection
-from fleet.deploy.facts import FactsError, split_sections
+from fleet.deploy.facts import FactsError, parse_df, split_sections
 from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
 from fleet.model import Device
@@ -130,10 +130,10 @@ def _parse(device: str, s: Mapping[str, str]) -> Scan:
 
 def _disk(device: str, line: str) -> Disk:
     try:
-        fields = line.split()
-        return Disk(total=int(fields[1]) * 1024, used=int(fields[2]) * 1024)
-    except (IndexError, ValueError):
-        raise ScanError(f"{device}: disk: expected a `df -Pk` line, got {line!r}") from None
+        total_kb, used_kb, _ = parse_df(device, line)
+    except FactsError as e:
+        raise ScanError(str(e)) from None
+    return Disk(total=total_kb * 1024, used=used_kb * 1024)
 
 
 def _int(device: str, section: str, text: str) -> int:
