@@ -20,18 +20,18 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet import __version__, profiles
-from fleet.cleanup import Category
+from fleet.cleanup.rules import Category
 from fleet.errors import ConfigError, FleetError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
+    from fleet.bus.ingest import Ingest
+    from fleet.config.inventory import Inventory, NewDevice
     from fleet.deploy.enroll import EnrollResult
-    from fleet.discover_view import Found
-    from fleet.fleetview import FleetView
-    from fleet.ingest import Ingest
-    from fleet.inventory import Inventory, NewDevice
+    from fleet.health.view import FleetView
     from fleet.lab.lab import LabStatus
+    from fleet.render.discover import Found
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 Handler = Callable[[argparse.Namespace], int]
@@ -101,7 +101,7 @@ def device_json(d: Device) -> dict[str, Any]:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
-    from fleet import inventory
+    from fleet.config import inventory
 
     inv = inventory.load(inventory_path(args.inventory))
     if args.json:
@@ -126,8 +126,9 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 # -- fleet plan -------------------------------------------------------------
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fleet import inventory, scheduler, stack
-    from fleet.plan_view import plan_json, render
+    from fleet import scheduler
+    from fleet.config import inventory, stack
+    from fleet.render.plan import plan_json, render
 
     services = stack.load(args.stack)
     devices = inventory.load(inventory_path(args.inventory)).devices
@@ -164,11 +165,11 @@ def _need_line(needed: int | None, profile: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.live import Live
 
-    from fleet import inventory
-    from fleet.fleetview import FleetView
-    from fleet.impedance import Health
-    from fleet.ingest import Ingest
-    from fleet.status_view import render, status_json
+    from fleet.bus.ingest import Ingest
+    from fleet.config import inventory
+    from fleet.health.impedance import Health
+    from fleet.health.view import FleetView
+    from fleet.render.status import render, status_json
 
     inv = inventory.load(inventory_path(args.inventory))
     view = FleetView(d.id for d in inv.devices)
@@ -212,8 +213,9 @@ def _hear_everyone(ingest: Ingest, view: FleetView, wait: float) -> None:
 def cmd_discover(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from fleet import discovery, inventory
-    from fleet.discover_view import discover_json, match, missing, new_devices, render
+    from fleet.config import inventory
+    from fleet.lan import discovery
+    from fleet.render.discover import discover_json, match, missing, new_devices, render
 
     path = inventory_path(args.inventory)
     devices = inventory.load(path).devices if path.exists() or args.add else ()
@@ -241,7 +243,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
                ) -> tuple[list[str], list[dict[str, Any]], int]:
     """Write the new boards into the inventory, and pin the host keys the enrolled advertise."""
-    from fleet import inventory, trust
+    from fleet.config import inventory
+    from fleet.ssh import trust
 
     added: list[str] = []
     code = EXIT_OK
@@ -272,9 +275,11 @@ def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
 # -- fleet trust ------------------------------------------------------------
 
 def cmd_trust(args: argparse.Namespace) -> int:
-    from fleet import discovery, inventory, trust
-    from fleet.discover_view import match
+    from fleet.config import inventory
     from fleet.errors import HostKeyError
+    from fleet.lan import discovery
+    from fleet.render.discover import match
+    from fleet.ssh import trust
 
     inv = inventory.load(inventory_path(args.inventory))
     devices = inv.select(args.devices) if args.devices else inv.devices
@@ -326,10 +331,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from fleet import inventory, janitor, trust
-    from fleet.cleanup import Policy
-    from fleet.controller import Controller
-    from fleet.store import Store
+    from fleet.cleanup import janitor
+    from fleet.cleanup.rules import Policy
+    from fleet.config import inventory
+    from fleet.daemon import Controller
+    from fleet.health.store import Store
+    from fleet.ssh import trust
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inv = inventory.load(inventory_path(args.inventory))
@@ -422,12 +429,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from fleet import inventory, stack, store, trust
-    from fleet.deploy import rollout, scan
-    from fleet.deploy.connection import SshConnection
+    from fleet.cleanup import board as scan
+    from fleet.config import inventory, stack
+    from fleet.deploy import apply as rollout
     from fleet.deploy.images import ImageSource
-    from fleet.deploy_view import Bars, deploy_json, render_diff, render_results
-    from fleet.plan_view import render as render_plan
+    from fleet.health import store
+    from fleet.render.deploy import Bars, deploy_json, render_diff, render_results
+    from fleet.render.plan import render as render_plan
+    from fleet.ssh import trust
+    from fleet.ssh.connection import SshConnection
 
     if args.parallel < 1:
         raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
@@ -490,10 +500,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # -- fleet cleanup ----------------------------------------------------------
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from fleet import cleanup, inventory, stack, trust
-    from fleet.cleanup_view import cleanup_json, mb, render
-    from fleet.deploy import scan
-    from fleet.deploy.rollout import each
+    from fleet.cleanup import board as scan
+    from fleet.cleanup import rules as cleanup
+    from fleet.config import inventory, stack
+    from fleet.deploy.apply import each
+    from fleet.render.cleanup import cleanup_json, mb, render
+    from fleet.ssh import trust
 
     if not args.devices and not args.all:
         raise ConfigError("name the devices or groups to clean, or pass --all")
@@ -562,9 +574,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from fleet import inventory, trust
+    from fleet.config import inventory
     from fleet.deploy import agent_build, enroll
-    from fleet.deploy.connection import SshConnection
+    from fleet.ssh import trust
+    from fleet.ssh.connection import SshConnection
 
     if args.parallel < 1:
         raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
@@ -635,9 +648,10 @@ def _bare_boards(path: Path, inv: Inventory, args: argparse.Namespace
     from dataclasses import replace
     from datetime import date
 
-    from fleet import discovery, inventory
+    from fleet.config import inventory
     from fleet.deploy.enroll import EnrollResult
-    from fleet.discover_view import match, new_devices
+    from fleet.lan import discovery
+    from fleet.render.discover import match, new_devices
 
     names = discovery.names_to_resolve(inv.devices, _BARE_RENAMES)
     with err.status(f"fleet enroll: looking for bare boards on mDNS for {args.timeout:g} s"):

@@ -177,7 +177,7 @@ class Device:
         return self.profile.budget
 
 
-# -- stacks and plans (fleet.stack builds Services; fleet.scheduler builds Plans) --
+# -- stacks and plans (fleet.config.stack builds Services; fleet.scheduler builds Plans) --
 
 class Strategy(StrEnum):
     """Where a service's replicas go among devices that can take them."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fleet.fleetview import DeviceRecord, FleetView
+from fleet.health.store import Event
+from fleet.health.view import DeviceRecord, FleetView
 from fleet.model import Device
-from fleet.store import Event
 from tui.client import DeviceDetail, DeviceRow, EventRow, FleetSnapshot, ImpedanceParts
 
 

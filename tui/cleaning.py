@@ -9,18 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fleet import cleanup, trust
-from fleet.deploy import scan
-from fleet.deploy.rollout import each
-from fleet.inventory import Inventory
+from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
+from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
+from fleet.config.inventory import Inventory
+from fleet.deploy.apply import each
 from fleet.model import Device
+from fleet.ssh import trust
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 
 PARALLEL = 8
 TIMEOUT_S = 10.0
 
 
-def scanned(found: scan.DeviceCleanup) -> CleanupScan:
+def scanned(found: DeviceCleanup) -> CleanupScan:
     """fleet's DeviceCleanup (scanned, not applied) -> the interface's CleanupScan."""
     r = found.reclaim
     if r is None:
@@ -31,17 +32,17 @@ def scanned(found: scan.DeviceCleanup) -> CleanupScan:
         tuple((k.label, k.why) for k in r.kept), found.error)
 
 
-def chosen(device: str, items: Sequence[CleanupItem]) -> cleanup.Reclaim:
+def chosen(device: str, items: Sequence[CleanupItem]) -> Reclaim:
     """The items a person confirmed, as fleet's Reclaim; a category fleet lacks is refused.
 
     The disk is not known here and not needed: the playbook reports it after.
     """
-    return cleanup.Reclaim(device, cleanup.Disk(0, 0), tuple(
-        cleanup.Item(cleanup.Category(i.category), i.target, i.label, i.bytes)
+    return Reclaim(device, Disk(0, 0), tuple(
+        Item(Category(i.category), i.target, i.label, i.bytes)
         for i in items), ())
 
 
-def applied(found: scan.DeviceCleanup) -> CleanupResult:
+def applied(found: DeviceCleanup) -> CleanupResult:
     """fleet's DeviceCleanup after reclaiming -> the interface's CleanupResult."""
     done = found.applied
     if done is None:
@@ -58,11 +59,11 @@ class SshCleaner:
     """Scans and reclaims the inventory's devices over SSH, with host keys pinned."""
 
     def __init__(self, inventory: Inventory, known_hosts: Path | None = None, *,
-                 rules: cleanup.Rules | None = None, parallel: int = PARALLEL,
+                 rules: Rules | None = None, parallel: int = PARALLEL,
                  timeout: float = TIMEOUT_S) -> None:
         self._inventory = inventory
         self._known_path = known_hosts
-        self._rules = rules or cleanup.Rules()  # the CLI's default: everything but volumes
+        self._rules = rules or Rules()  # the CLI's default: everything but volumes
         self._parallel = parallel
         self._timeout = timeout
 
@@ -80,7 +81,7 @@ class SshCleaner:
             device = self._device(device_id)
             if isinstance(device, str):
                 return CleanupScan(device_id, error=device)
-            return scanned(scan.clean_over_ssh(device, known, self._rules,
+            return scanned(clean_over_ssh(device, known, self._rules,
                                                timeout=self._timeout))
 
         return tuple(each(device_ids, one, self._parallel))
@@ -91,6 +92,6 @@ class SshCleaner:
             return CleanupResult(device_id, False, error=device)
         if not items:
             return CleanupResult(device_id, True)
-        return applied(scan.clean_over_ssh(device, self._known(), self._rules,
+        return applied(clean_over_ssh(device, self._known(), self._rules,
                                            chosen=chosen(device_id, items),
                                            timeout=self._timeout))

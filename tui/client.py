@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from fleet.cleanup import tally
+from fleet.cleanup.rules import tally
 from fleet.model import Plan
 
 
@@ -29,7 +29,7 @@ class DeviceRow:
     id: str
     site: str = "default"
     profile: str = "?"
-    state: str = "offline"  # a fleet.impedance.Health value
+    state: str = "offline"  # a fleet.health.impedance.Health value
     managed: bool = True
     cpu_pct: float | None = None
     mem_used_mb: int | None = None
@@ -51,7 +51,7 @@ class FleetSnapshot:
 
     at: float
     seq: int  # grows with every snapshot the client publishes
-    mode: str  # a fleet.fleetview.Mode value
+    mode: str  # a fleet.health.view.Mode value
     total: int
     active: int
     degraded: int
@@ -63,7 +63,7 @@ class FleetSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ImpedanceParts:
-    """What a device's impedance is made of (fleet.impedance.Impedance, flattened)."""
+    """What a device's impedance is made of (fleet.health.impedance.Impedance, flattened)."""
 
     latency_ms: float
     processing_ms: float
@@ -149,9 +149,9 @@ class DeployOutcome:
 
 @dataclass(frozen=True, slots=True)
 class CleanupItem:
-    """One reclaimable thing on a device (fleet.cleanup.Item): what a person is shown."""
+    """One reclaimable thing on a device (fleet.cleanup.rules.Item): what a person is shown."""
 
-    category: str  # a fleet.cleanup.Category value
+    category: str  # a fleet.cleanup.rules.Category value
     target: str  # what the cleanup playbook acts on: an id, a path, a size to keep
     label: str
     bytes: int

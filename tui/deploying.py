@@ -11,12 +11,14 @@ import json
 import time
 from pathlib import Path
 
-from fleet import stack, store, trust
-from fleet.deploy import rollout
-from fleet.deploy.connection import SshConnection
+from fleet.config import stack
+from fleet.config.inventory import Inventory
+from fleet.deploy import apply as rollout
 from fleet.deploy.images import ImageSource
-from fleet.deploy_view import deploy_json
-from fleet.inventory import Inventory
+from fleet.health import store
+from fleet.render.deploy import deploy_json
+from fleet.ssh import trust
+from fleet.ssh.connection import SshConnection
 from tui.client import DeployEvent, DeployOutcome, DeviceOutcome, OnProgress
 from tui.embedded import Deployer
 

@@ -22,11 +22,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from fleet import scheduler, stack
+from fleet import scheduler
+from fleet.config import stack
+from fleet.config.inventory import Inventory
 from fleet.errors import FleetError
-from fleet.fleetview import FleetView
-from fleet.inventory import Inventory
-from fleet.store import Store
+from fleet.health.store import Store
+from fleet.health.view import FleetView
 from tui import build
 from tui.client import (
     CleanupItem,
@@ -49,7 +50,7 @@ T = TypeVar("T")
 
 
 class ControllerLike(Protocol):
-    """What the client uses of fleet.controller.Controller."""
+    """What the client uses of fleet.daemon.Controller."""
 
     inventory: Inventory
     store: Store | None
@@ -76,7 +77,7 @@ def controller(inventory: Inventory, store_path: Path | None, *, discover: bool 
 
     @contextlib.contextmanager
     def open_it() -> Iterator[ControllerLike]:
-        from fleet.controller import Controller
+        from fleet.daemon import Controller
 
         with contextlib.ExitStack() as stack:
             store = stack.enter_context(Store(store_path)) if store_path else None

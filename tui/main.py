@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from fleet import inventory, store
+from fleet.config import inventory
+from fleet.health import store
 from tui import cleaning, deploying
 from tui.app import FleetApp
 from tui.embedded import EmbeddedClient, controller

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Input, Static
 
-from fleet.plan_view import render
+from fleet.render.plan import render
 from tui.base import View
 from tui.client import PlanResult
 from tui.dialogs import Confirm

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from fleet.plan_view import fill_bar
+from fleet.render.plan import fill_bar
 from tui.client import DeviceRow
 
 BAR = 6

@@ -1,7 +1,7 @@
 """Say over mDNS that this board runs fleet's agent (`_fleet._tcp`); withdraw it on a clean stop.
 
 The record's SRV port is the board's SSH port (how fleet reaches it) and its
-TXT is fleet.advert's: id, profile, model, arch, budgets, agent version and
+TXT is fleet.lan.advert's: id, profile, model, arch, budgets, agent version and
 the SHA256 fingerprint of the SSH host key, which the controller checks the
 key against on first contact. The host name published is `fleet-<id>.local`,
 never the board's own: avahi owns that one, and a second responder giving
@@ -20,7 +20,7 @@ import ifaddr
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
 from fleet import __version__
-from fleet.advert import SERVICE_TYPE, Advert, AdvertError, public_key_fingerprint, to_txt
+from fleet.lan.advert import SERVICE_TYPE, Advert, AdvertError, public_key_fingerprint, to_txt
 from fleet.model import Arch, Profile
 
 log = logging.getLogger(__name__)

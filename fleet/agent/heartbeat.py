@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fleet.agent.readings import Disk, Memory
-from fleet.impedance import Impedance
+from fleet.health.impedance import Impedance
 from fleet.model import Resources
 from fleet.wire import SCHEMA, Containers, Gpu, Heartbeat, WireImpedance
 

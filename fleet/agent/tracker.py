@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from fleet.impedance import Impedance, impedance
+from fleet.health.impedance import Impedance, impedance
 
 KEEP = 20
 # Echoes lost while the broker was away are forgotten, not kept forever.

@@ -1,13 +1,13 @@
 """`fleet bench ingest`: heartbeats from 30,000 simulated devices through a real mosquitto.
 
-A load generator in another process (fleet.bench.loadgen) publishes valid
+A load generator in another process (fleet.lab.loadgen) publishes valid
 heartbeats through a mosquitto this benchmark starts on loopback. Three
 subscribers are measured in turn, in the same run, against the same broker:
 
 - `broker_only`: `mosquitto_sub` (the C client) to /dev/null, receiving N
   messages offered at full blast: the broker's own limit here;
 - `naive`: one paho subscriber that json-decodes each message;
-- `ingest`: fleet.ingest with its worker processes, feeding a real FleetView
+- `ingest`: fleet.bus.ingest with its worker processes, feeding a real FleetView
   and flushing to a Store.
 
 A rate is *sustained* when every message offered at it arrives within
@@ -33,12 +33,12 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from fleet.bench import loadgen
-from fleet.fleetview import FleetView
-from fleet.ingest import HEARTBEATS, Ingest
-from fleet.inventory import Broker
+from fleet.bus.ingest import HEARTBEATS, Ingest
+from fleet.config.inventory import Broker
+from fleet.health.store import Store
+from fleet.health.view import FleetView
+from fleet.lab import loadgen
 from fleet.lab.broker import loopback_mosquitto
-from fleet.store import Store
 
 DEVICES = 30_000
 TARGET_RATE = 6_000  # 30,000 devices every 5 s

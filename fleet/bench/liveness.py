@@ -31,10 +31,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleet.fleetview import MIN_INTERVALS, FleetView
-from fleet.impedance import Health
-from fleet.ingest import Ingest
-from fleet.inventory import Broker
+from fleet.bus.ingest import Ingest
+from fleet.config.inventory import Broker
+from fleet.health.impedance import Health
+from fleet.health.view import MIN_INTERVALS, FleetView
 from fleet.lab import agents, lab
 from fleet.lab.spec import LabDevice, LabSpec
 from fleet.wire import SCHEMA, Heartbeat, WireImpedance, encode, topic

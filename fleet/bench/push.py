@@ -19,14 +19,14 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fleet import inventory
-from fleet.deploy.connection import Connection, Result, Sent, SshConnection
+from fleet.config import inventory
 from fleet.deploy.facts import gather
 from fleet.deploy.images import MB, Image, ImageSource, read_archive
 from fleet.deploy.push import PushResult, push
 from fleet.lab import images, lab
 from fleet.lab.spec import LabSpec
-from fleet.trust import HostKey, KnownHosts
+from fleet.ssh.connection import Connection, Result, Sent, SshConnection
+from fleet.ssh.trust import HostKey, KnownHosts
 
 TARGET_RATIO = 1.05  # sent_mb <= 1.05 x missing_mb
 LAB_NAME, LAB_SUBNET = "benchpu", "10.241.0.0/24"

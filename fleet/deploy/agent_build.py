@@ -22,12 +22,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-from fleet import __version__, agent_image
+from fleet import __version__
+from fleet.deploy import agent_image
 from fleet.errors import FleetError
 from fleet.model import Arch
 
 REPOSITORY = "fleet/agent"
-_PACKAGE = Path(agent_image.__file__).resolve().parent
+_PACKAGE = agent_image.PACKAGE
 # pip's platform tags for a board whose architecture is not this machine's.
 _PIP_PLATFORMS = {Arch.ARM64: "manylinux2014_aarch64", Arch.ARMV7: "manylinux2014_armv7l",
                   Arch.AMD64: "manylinux2014_x86_64"}

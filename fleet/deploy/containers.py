@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from fleet.config.stack import cpu_millis, size_mb
 from fleet.errors import ConfigError
 from fleet.model import Placement, Service
-from fleet.stack import cpu_millis, size_mb
 
 STACKS_DIR = "/var/lib/fleet/stacks"
 # Logs cannot fill an SD card: docker's json-file driver, rotated, unless the service says.

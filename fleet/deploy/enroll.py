@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleet.deploy import playbooks
+from fleet.config.inventory import Broker
 from fleet.deploy.agent_build import Contexts
-from fleet.deploy.connection import Connection, Result, put_command
 from fleet.errors import (
     ConfigError,
     FleetError,
@@ -37,8 +36,9 @@ from fleet.errors import (
     HostKeyNotPinnedError,
     SshConnectError,
 )
-from fleet.inventory import Broker
 from fleet.model import Device
+from fleet.ssh import playbooks
+from fleet.ssh.connection import Connection, Result, put_command
 
 CONTEXT_PATH = "/var/lib/fleet/agent-context.tar.gz"
 # Where the playbook mounts the password file and the host key in the agent's container.

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fleet.deploy import playbooks
-from fleet.deploy.connection import Connection
 from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
 from fleet.model import Arch, PortBinding
+from fleet.ssh import playbooks
+from fleet.ssh.connection import Connection
 
 AGENT_CONTAINER = "fleet-agent"
 PREVIOUS = ".prev"  # the suffix of the revision kept for rollback, stopped

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, BinaryIO
 
-from fleet.deploy.connection import CHUNK, Connection, Result, Sent
 from fleet.deploy.images import Image, ImageSource, Layer, missing, refusal
 from fleet.errors import PushError, SshError
 from fleet.model import Arch
+from fleet.ssh.connection import CHUNK, Connection, Result, Sent
 
 STAGING = "/var/lib/fleet/incoming"
 _DONE = -1  # a staged layer already checked: nothing to send, nothing to check

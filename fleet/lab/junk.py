@@ -26,7 +26,7 @@ class Junk:
 
     @property
     def planted(self) -> dict[str, int]:
-        """fleet.cleanup category -> bytes, as it will be planted."""
+        """fleet.cleanup.rules category -> bytes, as it will be planted."""
         return {"unused-images": 2 * self.image, "stopped": 2 * self.stopped,
                 "logs": self.log // LOG_LINE * LOG_LINE, "tmp": 2 * self.tmp}
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 
-from fleet import agent_image
+from fleet.deploy import agent_image
 from fleet.errors import LabError
 from fleet.lab import agents, device, images, junk
 from fleet.lab import spec as lab

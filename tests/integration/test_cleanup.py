@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
+from fleet.health.store import Store
 from fleet.lab.spec import LabDevice
-from fleet.store import Store
-from fleet.trust import HostKey, KnownHosts
+from fleet.ssh.trust import HostKey, KnownHosts
 from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration

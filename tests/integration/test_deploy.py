@@ -20,7 +20,7 @@ import pytest
 from fleet.lab import images
 from fleet.lab.spec import LabDevice
 from fleet.model import Arch
-from fleet.trust import HostKey, KnownHosts
+from fleet.ssh.trust import HostKey, KnownHosts
 from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration
@@ -155,7 +155,7 @@ def test_first_deploy_pushes_the_missing_layer_and_runs_the_stack(lab: Lab, work
 
 
 def test_the_deploy_is_in_the_store(lab: Lab, work: Path) -> None:
-    from fleet.store import Store
+    from fleet.health.store import Store
 
     with Store(work / "fleet.db") as db:
         deployments = db.deployments()

@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 
-from fleet import discovery, inventory
-from fleet.advert import SERVICE_TYPE
-from fleet.controller import Controller
-from fleet.discovery import Browser
-from fleet.impedance import Health
+from fleet.config import inventory
+from fleet.daemon import Controller
+from fleet.health.impedance import Health
+from fleet.health.store import Store
 from fleet.lab import agents, device
 from fleet.lab.spec import LabDevice
-from fleet.sightings import DeviceGone, DeviceSeen, Event, Rejected
-from fleet.store import Store
+from fleet.lan import discovery
+from fleet.lan.advert import SERVICE_TYPE
+from fleet.lan.discovery import Browser
+from fleet.lan.sightings import DeviceGone, DeviceSeen, Event, Rejected
 from tests.integration.conftest import AGENTS, BARE
 from tests.integration.lablib import Lab
 
@@ -256,7 +257,7 @@ def test_the_controller_adds_what_it_finds_unmanaged_and_records_it(lab: Lab,
 ROGUE = """
 import socket, sys
 from zeroconf import ServiceInfo, Zeroconf
-from fleet.advert import SERVICE_TYPE
+from fleet.lan.advert import SERVICE_TYPE
 ip = sys.argv[1]
 zc = Zeroconf(interfaces=[ip])
 def txt(device_id):

@@ -10,10 +10,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bench import ingest as bench
-from fleet.fleetview import FleetView
-from fleet.ingest import Ingest
-from fleet.inventory import Broker
-from fleet.store import Store
+from fleet.bus.ingest import Ingest
+from fleet.config.inventory import Broker
+from fleet.health.store import Store
+from fleet.health.view import FleetView
 from fleet.wire import State, encode, topic
 from tests.unit.test_wire import heartbeat
 

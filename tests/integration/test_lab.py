@@ -24,7 +24,7 @@ from zeroconf._protocol.outgoing import DNSOutgoing
 from zeroconf._services.info import AddressResolverIPv4
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_A, _TYPE_ANY, _TYPE_PTR
 
-from fleet import inventory
+from fleet.config import inventory
 from fleet.lab import agents, device
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, WORKLOAD_FOREIGN
 from fleet.lab.spec import LabDevice

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import inventory
-from fleet.deploy.connection import Sent, SshConnection
+from fleet.config import inventory
 from fleet.deploy.facts import gather
 from fleet.deploy.images import Image, ImageSource, needed_mb, read_archive
 from fleet.deploy.push import PushResult, device_manifest, push, staging_dir
@@ -24,7 +23,8 @@ from fleet.errors import FleetError
 from fleet.lab import images as lab_images
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, write_archive
 from fleet.model import Device
-from fleet.trust import HostKey, KnownHosts
+from fleet.ssh.connection import Sent, SshConnection
+from fleet.ssh.trust import HostKey, KnownHosts
 from tests.integration.lablib import Lab, leftovers
 
 pytestmark = pytest.mark.integration

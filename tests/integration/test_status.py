@@ -18,12 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleet.fleetview import MIN_INTERVALS, FleetView
-from fleet.impedance import Health
-from fleet.ingest import Ingest
-from fleet.inventory import Broker
+from fleet.bus.ingest import Ingest
+from fleet.config.inventory import Broker
+from fleet.health.impedance import Health
+from fleet.health.store import Store
+from fleet.health.view import MIN_INTERVALS, FleetView
 from fleet.lab import agents
-from fleet.store import Store
 from tests.integration.conftest import AGENTS, INTERVAL
 from tests.integration.lablib import Lab
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zeroconf import ServiceInfo
 
-from fleet.advert import (
+from fleet.lan.advert import (
     MAX_TXT_BYTES,
     SERVICE_TYPE,
     Advert,

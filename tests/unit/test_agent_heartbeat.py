@@ -10,7 +10,7 @@ from fleet import profiles
 from fleet.agent.hardware import parse_throttled
 from fleet.agent.heartbeat import Readings, assemble, disk_full
 from fleet.agent.readings import Disk, Memory
-from fleet.impedance import impedance
+from fleet.health.impedance import impedance
 from fleet.wire import Containers, Gpu, decode_heartbeat, encode
 
 BUDGET = profiles.get("pi4b-8g").budget

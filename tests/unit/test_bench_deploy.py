@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from fleet import stack
 from fleet.bench import deploy_jobs as job
+from fleet.config import stack
 from fleet.model import Resources, Strategy
 
 IPS = ["10.239.0.11", "10.239.0.12"]

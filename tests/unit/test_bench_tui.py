@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleet.bench import tui
+from tui import bench as tui
 
 
 def test_a_small_run_reports_latency_cpu_and_its_baselines() -> None:

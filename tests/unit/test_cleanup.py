@@ -1,4 +1,4 @@
-"""fleet.cleanup: what is reclaimable, and each safety rule that keeps the rest."""
+"""fleet.cleanup.rules: what is reclaimable, and each safety rule that keeps the rest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fleet.cleanup import (
+from fleet.cleanup.rules import (
     DEFAULT,
     MB,
     SAFE,
@@ -314,8 +314,8 @@ def test_due_devices_are_over_the_mark_idle_and_past_their_cooldown() -> None:
 
 
 def test_the_names_cleanup_relies_on_are_the_deploys() -> None:
-    # fleet.cleanup is pure, so it cannot import them from the deploy's IO modules.
-    from fleet import cleanup
+    # fleet.cleanup.rules is pure, so it cannot import them from the deploy's IO modules.
+    from fleet.cleanup import rules as cleanup
     from fleet.deploy import facts, push
 
     assert cleanup.PREVIOUS == facts.PREVIOUS
@@ -327,12 +327,12 @@ def test_deciding_what_to_reclaim_imports_no_io_library() -> None:
     import subprocess
     import sys
 
-    code = ("import fleet.cleanup, sys, json; print(json.dumps(sorted(m for m in sys.modules "
+    code = ("import fleet.cleanup.rules, sys, json; print(json.dumps(sorted(m for m in sys.modules "
             "if m.startswith('fleet') or m.split('.')[0] in ('paramiko', 'docker', 'paho', "
             "'socket', 'subprocess', 'sqlite3'))))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
-    assert json.loads(out) == ["fleet", "fleet.cleanup"]
+    assert json.loads(out) == ["fleet", "fleet.cleanup", "fleet.cleanup.rules"]
 
 
 def test_the_steps_of_a_local_build_are_neither_reclaimed_nor_listed() -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fleet.config.stack import loads, loads_stack
 from fleet.deploy import containers
 from fleet.errors import ConfigError
 from fleet.model import Placement, PortBinding
-from fleet.stack import loads, loads_stack
 
 IMAGE_ID = "sha256:" + "1" * 64
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from fleet import agent_image
-from fleet.deploy import agent_build, enroll, playbooks
-from fleet.deploy.connection import FakeConnection, Result
+from fleet.config.inventory import Broker
+from fleet.deploy import agent_build, agent_image, enroll
 from fleet.deploy.enroll import EnrollResult, Settings, Step
 from fleet.errors import (
     ConfigError,
@@ -27,9 +26,10 @@ from fleet.errors import (
     SshAuthError,
     SshConnectError,
 )
-from fleet.inventory import Broker
 from fleet.model import Arch, Device, SshTarget
 from fleet.profiles import PROFILES
+from fleet.ssh import playbooks
+from fleet.ssh.connection import FakeConnection, Result
 
 IMAGE = "fleet/agent:0.1.0-0123456789ab"
 FINGERPRINT = "SHA256:" + "Q" * 43
@@ -348,11 +348,11 @@ def test_a_broker_no_board_could_use_fails_every_board_before_connecting() -> No
 # -- the agent image --------------------------------------------------------------------------
 
 def test_the_tag_covers_what_the_agent_imports_and_nothing_else() -> None:
-    package = Path(agent_image.__file__).resolve().parent
+    package = agent_image.PACKAGE
     names = {str(p.relative_to(package)) for p in agent_build.agent_modules(package)}
     assert {"__init__.py", "agent/__main__.py", "agent/main.py", "agent/link.py", "wire.py",
             "model.py", "profiles.py"} <= names
-    assert not names & {"cli.py", "inventory.py", "deploy/enroll.py", "trust.py"}
+    assert not names & {"cli.py", "config/inventory.py", "deploy/enroll.py", "ssh/trust.py"}
     assert not any(n.startswith(("lab/", "scheduler/", "bench/")) for n in names)
 
 
@@ -365,13 +365,13 @@ def test_the_tag_is_stable_and_follows_the_base_and_the_agents_code(tmp_path: Pa
     assert agent_build.image_tag("fleet/agent-base:bookworm") != tag
     # A copy of the agent's own modules, then one of them edited.
     package = tmp_path / "fleet"
-    real = Path(agent_image.__file__).resolve().parent
+    real = agent_image.PACKAGE
     for path in agent_build.agent_modules(real):
         target = package / path.relative_to(real)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     copy = agent_build.image_tag(base, package)
-    (package / "cli.py").write_text("# the controller changed\n")
+    (package / "daemon.py").write_text("# the controller changed\n")
     assert agent_build.image_tag(base, package) == copy
     with (package / "wire.py").open("a") as f:
         f.write("\n# the wire format changed\n")

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from fleet.config.stack import loads_stack
 from fleet.deploy import containers, operations
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import parse
 from fleet.deploy.operations import Action, parse_applied
 from fleet.model import Placement, PortBinding
-from fleet.stack import loads_stack
 
 CASES = sorted((Path(__file__).parents[1] / "data" / "operations").glob("*.yaml"))
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.deploy.connection import FakeConnection, Result
 from fleet.deploy.images import Image, ImageSource, read_archive
 from fleet.deploy.push import (
     PushResult,
@@ -31,6 +30,7 @@ from fleet.deploy.push import (
 )
 from fleet.errors import PushError, SshError
 from fleet.model import Arch
+from fleet.ssh.connection import FakeConnection, Result
 from tests.unit.test_deploy_images import APP1, APP2, BASE, archive
 
 FAKE_DOCKER = """#!/bin/sh

@@ -1,4 +1,4 @@
-"""fleet.deploy.scan: the scan playbook's answer read, the apply calls written, outcomes read."""
+"""fleet.cleanup.board: the scan playbook's answer read, the apply calls written, outcomes read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.cleanup import MB, Category, Disk, Item, Rules
+from fleet.cleanup.board import ScanError, calls, env, parse, parse_reclaimed
+from fleet.cleanup.rules import MB, Category, Disk, Item, Rules
 from fleet.deploy.images import chain_ids
-from fleet.deploy.scan import ScanError, calls, env, parse, parse_reclaimed
 
 DIFF = "sha256:" + "a" * 64
 MOUNTS = '[{"Type":"volume","Name":"data","Destination":"/data"},{"Type":"bind"}]'

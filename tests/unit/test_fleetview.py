@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from fleet.advert import Advert
-from fleet.fleetview import FleetView, Mode, mode
-from fleet.impedance import Health
+from fleet.health.impedance import Health
+from fleet.health.view import FleetView, Mode, mode
+from fleet.lan.advert import Advert
+from fleet.lan.sightings import DeviceSeen
 from fleet.model import Arch
-from fleet.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State, WireImpedance
 
 FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliability=1.0)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.impedance import (
+from fleet.health.impedance import (
     SCORE_CAP,
     Health,
     Impedance,

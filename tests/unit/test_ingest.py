@@ -7,9 +7,9 @@ from pathlib import Path
 
 import msgspec
 
-from fleet.ingest import SUBSCRIBED, Batch, Collector, Ingest, topic_id
-from fleet.inventory import Broker
-from fleet.store import Store
+from fleet.bus.ingest import SUBSCRIBED, Batch, Collector, Ingest, topic_id
+from fleet.config.inventory import Broker
+from fleet.health.store import Store
 from fleet.wire import Heartbeat, State, encode, topic
 from tests.unit.test_wire import heartbeat
 

@@ -1,4 +1,4 @@
-"""fleet.rawmqtt: MQTT v5 frames cut from a byte stream, whatever its chunking or content."""
+"""fleet.bus.rawmqtt: MQTT v5 frames cut from a byte stream, whatever its chunking or content."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.rawmqtt import (
+from fleet.bus.rawmqtt import (
     MAX_PACKET,
     FrameError,
     Frames,

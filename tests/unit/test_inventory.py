@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet import inventory
+from fleet.config import inventory
+from fleet.config.inventory import Broker, Inventory
 from fleet.errors import ConfigError, UnknownProfileError
-from fleet.inventory import Broker, Inventory
 from fleet.model import Arch, SshTarget
 from fleet.profiles import PROFILES
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet import inventory
+from fleet.config import inventory
+from fleet.config.inventory import NewDevice, add_devices
 from fleet.errors import ConfigError, UnknownProfileError
-from fleet.inventory import NewDevice, add_devices
 from fleet.model import Arch, Device
 
 EXAMPLE = Path(__file__).parents[2] / "inventory.example.yaml"

@@ -1,4 +1,4 @@
-"""fleet.janitor: the cleanup policy applied from the controller's loop, with a fake cleaner."""
+"""fleet.cleanup.janitor: the cleanup policy run from the controller's loop, with a fake cleaner."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import threading
 import time
 
 from fleet import profiles
-from fleet.cleanup import MB, Category, Disk, Item, Policy, Reclaim
-from fleet.deploy.scan import DeviceCleanup, Outcome, Reclaimed
-from fleet.janitor import Choose, Janitor, Note, report
+from fleet.cleanup.board import DeviceCleanup, Outcome, Reclaimed
+from fleet.cleanup.janitor import Choose, Janitor, Note, report
+from fleet.cleanup.rules import MB, Category, Disk, Item, Policy, Reclaim
 from fleet.model import Device
 
 PI = profiles.get("pi4b-8g")

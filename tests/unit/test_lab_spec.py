@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from fleet import inventory
+from fleet.config import inventory
 from fleet.errors import ConfigError, LabError, MissingPackagesError, UnknownProfileError
 from fleet.lab import spec as lab
 from fleet.lab.host import REQUIRED, preflight

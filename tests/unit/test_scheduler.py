@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet import profiles, stack
+from fleet import profiles
+from fleet.config import stack
 from fleet.model import (
     Arch,
     Constraint,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from fleet.advert import SERVICE_TYPE, Advert, to_txt
+from fleet.lan.advert import SERVICE_TYPE, Advert, to_txt
+from fleet.lan.sightings import BY_NAME, DeviceGone, DeviceSeen, Rejected, Sightings
 from fleet.model import Arch
-from fleet.sightings import BY_NAME, DeviceGone, DeviceSeen, Rejected, Sightings
 
 SSH = "_ssh._tcp.local."
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet import stack
+from fleet.config import stack
 from fleet.errors import ConfigError
 from fleet.model import Arch, PortRange, PortWant, Resources, Strategy
 

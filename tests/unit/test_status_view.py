@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from fleet.fleetview import FleetView
-from fleet.status_view import render, status_json
+from fleet.health.view import FleetView
+from fleet.render.status import render, status_json
 from fleet.wire import Containers, Heartbeat, WireImpedance
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.store import Event, Store, default_path
+from fleet.health.store import Event, Store, default_path
 from tests.unit.test_wire import heartbeat
 
 

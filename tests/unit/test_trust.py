@@ -11,7 +11,6 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from fleet.advert import public_key_fingerprint
 from fleet.errors import (
     ConfigError,
     HostKeyChangedError,
@@ -22,7 +21,8 @@ from fleet.errors import (
     InvalidDeviceIdError,
     KeyFormatError,
 )
-from fleet.trust import (
+from fleet.lan.advert import public_key_fingerprint
+from fleet.ssh.trust import (
     Action,
     HostKey,
     KnownHosts,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from fleet import cleanup
-from fleet.deploy.scan import DeviceCleanup, Outcome, Reclaimed
+from fleet.cleanup.board import DeviceCleanup, Outcome, Reclaimed
+from fleet.cleanup.rules import Category, Disk, Item, Kept, Reclaim
 from fleet.errors import FleetError
 from tests.unit.tuikit import MB, cleanup_items
 from tui import cleaning, reclaim, simulated
@@ -71,11 +71,11 @@ def test_outcome(result: CleanupResult, expected: str) -> None:
     assert reclaim.outcome(result, scan()).plain == expected
 
 
-def fleet_reclaim() -> cleanup.Reclaim:
-    return cleanup.Reclaim("pi-a", cleanup.Disk(1000 * MB, 900 * MB), (
-        cleanup.Item(cleanup.Category.STOPPED, "c1", "old-backup", 12 * MB),
-        cleanup.Item(cleanup.Category.JOURNAL, str(100 * MB), "journal down to 100 MB", MB)),
-        (cleanup.Kept("web", "running"),))
+def fleet_reclaim() -> Reclaim:
+    return Reclaim("pi-a", Disk(1000 * MB, 900 * MB), (
+        Item(Category.STOPPED, "c1", "old-backup", 12 * MB),
+        Item(Category.JOURNAL, str(100 * MB), "journal down to 100 MB", MB)),
+        (Kept("web", "running"),))
 
 
 def test_a_scan_becomes_the_clients_value_and_back() -> None:
@@ -101,7 +101,7 @@ def test_an_applied_cleanup_counts_outcomes_and_failures() -> None:
     done = Reclaimed("pi-a", (Outcome("reclaimed", "stopped", "c1"),
                               Outcome("skipped", "tmp", "/tmp/x", "open by a process"),
                               Outcome("failed", "dangling", "sha256:1", "conflict")),
-                     cleanup.Disk(1000 * MB, 880 * MB))
+                     Disk(1000 * MB, 880 * MB))
     result = cleaning.applied(DeviceCleanup("pi-a", fleet_reclaim(), done))
     assert (result.ok, result.reclaimed, result.skipped) == (False, 1, 1)
     assert result.failed == ("dangling sha256:1: conflict",) and result.disk_used == 880 * MB

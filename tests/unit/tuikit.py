@@ -11,10 +11,10 @@ from typing import Any
 from textual.pilot import Pilot
 
 from fleet import profiles
+from fleet.config.stack import loads_stack
 from fleet.errors import ConfigError, FleetError
 from fleet.model import Device, Plan
 from fleet.scheduler import plan as make_plan
-from fleet.stack import loads_stack
 from tui.app import FleetApp
 from tui.client import (
     CleanupItem,

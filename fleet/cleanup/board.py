@@ -1,7 +1,7 @@
 """A board's cleanup: measure it (playbooks/scan.sh), and reclaim the chosen items
 (playbooks/cleanup.sh). The parsers are pure; `measure` and `reclaim` are the IO.
 
-What to reclaim is decided in fleet/cleanup.py, between the two.
+What to reclaim is decided in fleet/cleanup/rules.py, between the two.
 """
 
 from __future__ import annotations
@@ -12,15 +12,28 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet import cleanup
-from fleet.cleanup import Category, Container, Disk, File, Image, Item, Scan
-from fleet.deploy import playbooks
-from fleet.deploy.connection import Connection, SshConnection
+from fleet.cleanup.rules import (
+    MB,
+    SAFE,
+    Category,
+    Container,
+    Disk,
+    File,
+    Image,
+    Item,
+    Reclaim,
+    Rules,
+    Scan,
+    down_to,
+    reclaimable,
+)
 from fleet.deploy.facts import FactsError, parse_df, split_sections
 from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
 from fleet.model import Device
-from fleet.trust import KnownHosts
+from fleet.ssh import playbooks
+from fleet.ssh.connection import Connection, SshConnection
+from fleet.ssh.trust import KnownHosts
 
 OUTCOMES = ("reclaimed", "skipped", "failed")
 SCAN_TIMEOUT_S = 120
@@ -31,11 +44,11 @@ class ScanError(FactsError):
     """A scan answer fleet cannot read; names the device, section and line."""
 
 
-def env(rules: cleanup.Rules) -> dict[str, str]:
+def env(rules: Rules) -> dict[str, str]:
     return {"FLEET_TMP_MINUTES": str(max(0, round(rules.tmp_age_days * 1440)))}
 
 
-def measure(conn: Connection, device: str, rules: cleanup.Rules, *, user: str = "root",
+def measure(conn: Connection, device: str, rules: Rules, *, user: str = "root",
             timeout: float = SCAN_TIMEOUT_S) -> Scan:
     result = playbooks.run(conn, "scan", env(rules), timeout=timeout, user=user)
     if not result.ok:
@@ -69,7 +82,7 @@ def calls(items: Iterable[Item]) -> str:
     return "\n".join([*lines, "fleet_disk", ""])
 
 
-def reclaim(conn: Connection, device: str, items: Iterable[Item], rules: cleanup.Rules, *,
+def reclaim(conn: Connection, device: str, items: Iterable[Item], rules: Rules, *,
             user: str = "root", timeout: float = RECLAIM_TIMEOUT_S) -> Reclaimed:
     result = playbooks.run(conn, "cleanup", env(rules), then=calls(items), timeout=timeout,
                            user=user)
@@ -229,7 +242,7 @@ class DeviceCleanup:
     """One board's cleanup: what it held, what was chosen and, when applied, how it went."""
 
     device: str
-    reclaim: cleanup.Reclaim | None = None  # None: it could not be scanned
+    reclaim: Reclaim | None = None  # None: it could not be scanned
     applied: Reclaimed | None = None
     error: str = ""
 
@@ -246,12 +259,12 @@ class DeviceCleanup:
         return self.reclaim.disk.used - self.applied.disk.used
 
 
-def clean(conn: Connection, device: str, rules: cleanup.Rules, *, user: str = "root",
+def clean(conn: Connection, device: str, rules: Rules, *, user: str = "root",
           apply: bool = False,
-          choose: Callable[[cleanup.Reclaim], cleanup.Reclaim] = lambda r: r) -> DeviceCleanup:
+          choose: Callable[[Reclaim], Reclaim] = lambda r: r) -> DeviceCleanup:
     """Measure the board, decide, `choose` among the items, and reclaim them if `apply`."""
     try:
-        chosen = choose(cleanup.reclaimable(measure(conn, device, rules, user=user), rules))
+        chosen = choose(reclaimable(measure(conn, device, rules, user=user), rules))
     except FleetError as e:
         return DeviceCleanup(device, error=str(e))
     if not apply or not chosen.items:
@@ -262,9 +275,9 @@ def clean(conn: Connection, device: str, rules: cleanup.Rules, *, user: str = "r
         return DeviceCleanup(device, chosen, error=str(e))
 
 
-def clean_over_ssh(device: Device, known: KnownHosts, rules: cleanup.Rules, *,
-                   apply: bool = False, chosen: cleanup.Reclaim | None = None,
-                   choose: Callable[[cleanup.Reclaim], cleanup.Reclaim] = lambda r: r,
+def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
+                   apply: bool = False, chosen: Reclaim | None = None,
+                   choose: Callable[[Reclaim], Reclaim] = lambda r: r,
                    timeout: float = 10.0) -> DeviceCleanup:
     """`clean` over a pinned SSH session; with `chosen`, reclaim exactly those items (what
     a person was shown and confirmed), without scanning again. Never raises FleetError."""
@@ -286,17 +299,17 @@ def clean_over_ssh(device: Device, known: KnownHosts, rules: cleanup.Rules, *,
 
 def make_room(users: Mapping[str, str], planned: Iterable[str]) -> Callable[
         [Connection, str, int], tuple[int, str]]:
-    """A deploy's room-maker (fleet.deploy.rollout.MakeRoom): on a device too full for its
+    """A deploy's room-maker (fleet.deploy.apply.MakeRoom): on a device too full for its
     images, the policy's safe categories, the fewest items that free what is short, never
     an image the stack runs (`planned`). `users`: each device's SSH login."""
-    rules = cleanup.Rules(categories=cleanup.SAFE, planned=frozenset(planned))
+    rules = Rules(categories=SAFE, planned=frozenset(planned))
 
     def run(conn: Connection, device: str, short_mb: int) -> tuple[int, str]:
         result = clean(conn, device, rules, user=users.get(device, "root"), apply=True,
-                       choose=lambda r: cleanup.down_to(r, r.disk.used - short_mb * cleanup.MB))
+                       choose=lambda r: down_to(r, r.disk.used - short_mb * MB))
         if result.error:
             return 0, f"making room failed: {result.error}"
-        freed = max(0, result.freed or 0) // cleanup.MB
+        freed = max(0, result.freed or 0) // MB
         return freed, f"reclaimed {freed} MB first" if freed else "nothing safe to reclaim"
 
     return run

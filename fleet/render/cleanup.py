@@ -10,8 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.cleanup import Disk, Reclaim
-from fleet.deploy.scan import DeviceCleanup
+from fleet.cleanup.board import DeviceCleanup
+from fleet.cleanup.rules import Disk, Reclaim
 
 
 def mb(n: int) -> str:

@@ -37,10 +37,10 @@ from typing import Protocol
 
 import msgspec
 
+from fleet.bus.rawmqtt import MqttError, Subscriber
+from fleet.config.inventory import Broker
 from fleet.errors import FleetError
-from fleet.inventory import Broker
-from fleet.rawmqtt import MqttError, Subscriber
-from fleet.store import Store
+from fleet.health.store import Store
 from fleet.wire import (
     PREFIX,
     Heartbeat,
@@ -66,7 +66,7 @@ class IngestError(FleetError):
 
 
 class View(Protocol):
-    """What ingest feeds (fleet.fleetview.FleetView)."""
+    """What ingest feeds (fleet.health.view.FleetView)."""
 
     def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> None: ...
     def presence(self, device_id: str, state: State, at: float) -> None: ...

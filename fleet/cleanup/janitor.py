@@ -1,6 +1,6 @@
 """The controller's cleanup policy at work: a board whose heartbeats put its disk over the
 high-water mark is cleaned down to the low-water mark, over SSH on a worker thread, and
-every action is an event. What is safe to reclaim is fleet/cleanup.py's to decide.
+every action is an event. What is safe to reclaim is fleet/cleanup/rules.py's to decide.
 """
 
 from __future__ import annotations
@@ -9,12 +9,10 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from fleet import cleanup
-from fleet.cleanup import Policy, Reclaim
-from fleet.deploy import scan
-from fleet.deploy.scan import DeviceCleanup
+from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
+from fleet.cleanup.rules import SAFE, Policy, Reclaim, Rules, due, for_policy
 from fleet.model import Device
-from fleet.trust import KnownHosts
+from fleet.ssh.trust import KnownHosts
 
 Choose = Callable[[Reclaim], Reclaim]
 Clean = Callable[[Device, Choose], DeviceCleanup]  # scan, `choose`, reclaim what it chose
@@ -31,10 +29,10 @@ class Note:
 
 def over_ssh(known: KnownHosts, *, timeout: float = 10.0) -> Clean:
     """Clean a board over a pinned SSH session, with the policy's categories only."""
-    rules = cleanup.Rules(categories=cleanup.SAFE)
+    rules = Rules(categories=SAFE)
 
     def clean(device: Device, choose: Choose) -> DeviceCleanup:
-        return scan.clean_over_ssh(device, known, rules, apply=True, choose=choose,
+        return clean_over_ssh(device, known, rules, apply=True, choose=choose,
                                    timeout=timeout)
 
     return clean
@@ -58,13 +56,13 @@ class Janitor:
         what started and what finished since the last tick."""
         notes = self._finished()
         known = {d: disk for d, disk in disks.items() if d in self._devices}
-        for device in cleanup.due(known, self.policy, now=now, busy=self._running,
+        for device in due(known, self.policy, now=now, busy=self._running,
                                   last_run=self._last_run, cooldown_s=self._cooldown_s):
             used, total = known[device]
             self._last_run[device] = now
             self._running[device] = self._pool.submit(
                 self._clean, self._devices[device],
-                lambda r: cleanup.for_policy(r, self.policy))
+                lambda r: for_policy(r, self.policy))
             notes.append(Note(device, "cleanup_started",
                               f"disk at {100 * used / total:.1f} %, over "
                               f"{self.policy.high_pct:g} %: reclaiming down to "

@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Sequence
 
-from fleet.rawmqtt import connect_packet, publish_packet
+from fleet.bus.rawmqtt import connect_packet, publish_packet
 from fleet.wire import SCHEMA, Containers, Heartbeat, WireImpedance, encode, topic
 
 TICK_S = 0.01  # pacing granularity: the packets of one tick go out in one sendall

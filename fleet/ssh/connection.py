@@ -3,7 +3,7 @@
 Every board's work is a few commands on one connection, each a shell script on
 stdin: one exec channel, one round trip, instead of a channel (or an SFTP
 session) per step. Host keys are checked against fleet's pins only
-(`fleet.trust.PinnedHostKeyPolicy`); nothing is ever added on first sight.
+(`fleet.ssh.trust.PinnedHostKeyPolicy`); nothing is ever added on first sight.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import paramiko
 
 from fleet.errors import SshAuthError, SshConnectError, SshError
 from fleet.model import Device
-from fleet.trust import KnownHosts, PinnedHostKeyPolicy
+from fleet.ssh.trust import KnownHosts, PinnedHostKeyPolicy
 
 CHUNK = 256 * 1024
 KEEPALIVE_S = 15

@@ -1,4 +1,4 @@
-"""Ansible's YAML inventory, read into fleet's field names: a private part of fleet.inventory.
+"""Ansible's YAML inventory, read into fleet's field names: private to fleet.config.inventory.
 
 As in Ansible: groups nest through `children` and a group may be defined in
 several places; vars flow down from a group to the groups under it; inner
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleet._yaml import Node
+from fleet.config.yamlfile import Node
 from fleet.errors import InvalidDeviceIdError
 from fleet.model import validate_device_id
 from fleet.profiles import PROFILES

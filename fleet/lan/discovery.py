@@ -1,14 +1,14 @@
 """Boards on the LAN, over mDNS: an async iterator of DeviceSeen, DeviceGone and Rejected.
 
 Two kinds of board are found. Enrolled ones run fleet's agent, which
-advertises `_fleet._tcp` with a TXT record (fleet.advert). Bare ones have no
+advertises `_fleet._tcp` with a TXT record (fleet.lan.advert). Bare ones have no
 agent yet: they publish an SSH or workstation service (avahi's files), or,
 like stock Raspberry Pi OS, nothing but their host name, which is found by
 asking for `raspberrypi.local` and any other names given.
 
 zeroconf's callbacks only put (type, name, change) on a queue; lookups run in
 tasks on the same loop. What the records mean is decided in the pure
-fleet.sightings.
+fleet.lan.sightings.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf._services.info import AddressResolverIPv4  # zeroconf's, left out of its __all__
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from fleet.advert import BARE_SERVICE_TYPES, SERVICE_TYPE
 from fleet.errors import FleetError
+from fleet.lan.advert import BARE_SERVICE_TYPES, SERVICE_TYPE
+from fleet.lan.sightings import BY_NAME, DeviceGone, DeviceSeen, Event, Rejected, Sightings
 from fleet.model import Device
-from fleet.sightings import BY_NAME, DeviceGone, DeviceSeen, Event, Rejected, Sightings
 
 log = logging.getLogger(__name__)
 

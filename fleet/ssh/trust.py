@@ -50,7 +50,6 @@ from typing import Any
 
 import paramiko
 
-from fleet.advert import fingerprint
 from fleet.errors import (
     ConfigError,
     HostKeyChangedError,
@@ -61,6 +60,7 @@ from fleet.errors import (
     KeyFormatError,
     SshConnectError,
 )
+from fleet.lan.advert import fingerprint
 from fleet.model import DEVICE_ID, validate_device_id
 
 ED25519 = "ssh-ed25519"
@@ -70,7 +70,7 @@ _DIGEST = re.compile(r"[A-Za-z0-9+/]{43}")
 _KEY_TYPE = re.compile(rb"[a-z0-9][a-z0-9@.+-]{0,63}")
 # paramiko's thread logs every failed handshake with a traceback; offered_key raises it as an
 # SshConnectError instead. The NullHandler only stops Python printing it when nothing is set up.
-_PARAMIKO_LOG = "fleet.trust.paramiko"
+_PARAMIKO_LOG = "fleet.ssh.trust.paramiko"
 logging.getLogger(_PARAMIKO_LOG).addHandler(logging.NullHandler())
 
 

@@ -17,7 +17,7 @@ mode at a time they choose. Liveness follows DESIGN section 5:
   STARTUP_SILENCE of the interval its agent declares (or DEFAULT_INTERVAL_S)
   counts as offline.
 
-mDNS sightings (fleet.sightings) add boards to the view, unmanaged until the
+mDNS sightings (fleet.lan.sightings) add boards to the view, unmanaged until the
 inventory names them, and say whether each is on the LAN now; they never
 decide liveness: an agent that stops advertising but still heartbeats is
 alive, and one that advertises but is silent on the bus is not.
@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from fleet.impedance import Health, Impedance, phi, state
-from fleet.sightings import DeviceSeen
+from fleet.health.impedance import Health, Impedance, phi, state
+from fleet.lan.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State
 
 PHI_OFFLINE = 8.0

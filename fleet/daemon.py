@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from fleet.discovery import BackgroundBrowser, names_to_resolve
-from fleet.fleetview import FleetView
-from fleet.ingest import Ingest
-from fleet.inventory import Inventory
-from fleet.janitor import Janitor, Note
-from fleet.sightings import DeviceGone, DeviceSeen, Event, Rejected
-from fleet.store import Store
+from fleet.bus.ingest import Ingest
+from fleet.cleanup.janitor import Janitor, Note
+from fleet.config.inventory import Inventory
+from fleet.health.store import Store
+from fleet.health.view import FleetView
+from fleet.lan.discovery import BackgroundBrowser, names_to_resolve
+from fleet.lan.sightings import DeviceGone, DeviceSeen, Event, Rejected
 
 log = logging.getLogger(__name__)
 JANITOR_EVERY_S = 5.0  # as often as a heartbeat: disks fill over minutes, not milliseconds

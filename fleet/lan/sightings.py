@@ -1,6 +1,6 @@
 """What mDNS records mean: record changes in, DeviceSeen/DeviceGone/Rejected out. No IO.
 
-fleet.discovery's browser feeds it; everything it decides (ids from TXT or
+fleet.lan.discovery's browser feeds it; everything it decides (ids from TXT or
 host names, duplicate ids, the bare board behind an enrolled one's address,
 addresses outside the browsed networks) is tested here without a network.
 """
@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from fleet.advert import SERVICE_TYPE, Advert, AdvertError, parse_txt
+from fleet.lan.advert import SERVICE_TYPE, Advert, AdvertError, parse_txt
 from fleet.model import DEVICE_ID
 
 BY_NAME = "name"  # the source of a board found by resolving its host name

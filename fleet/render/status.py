@@ -9,8 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.fleetview import DeviceRecord, FleetView
-from fleet.impedance import Health
+from fleet.health.impedance import Health
+from fleet.health.view import DeviceRecord, FleetView
 
 _STYLE = {Health.ACTIVE: "green", Health.DEGRADED: "yellow", Health.OFFLINE: "red",
           Health.QUARANTINED: "magenta"}

@@ -12,10 +12,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.discovery import Scan
-from fleet.inventory import NewDevice
+from fleet.config.inventory import NewDevice
+from fleet.lan.discovery import Scan
+from fleet.lan.sightings import DeviceSeen
 from fleet.model import Device
-from fleet.sightings import DeviceSeen
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The inventory file -> Devices, in fleet's own format or as an Ansible YAML inventory.
 
-This module, with its private helper fleet._ansible, is the only code that
+This module, with its private helper fleet.config.ansible, is the only code that
 knows either format; `add_devices` writes new devices into fleet's. Every
 error is a ConfigError naming the file, the line and the field, and saying
 what was expected.
@@ -22,8 +22,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fleet import _ansible
-from fleet._yaml import Node, close_match, parse
+from fleet.config import ansible as _ansible
+from fleet.config.yamlfile import Node, close_match, parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
 from fleet.model import Arch, Device, Profile, SshTarget, validate_device_id
 from fleet.profiles import PROFILES
@@ -282,7 +282,7 @@ def _broker(node: Node, base: Path) -> Broker:
     )
 
 
-# -- Ansible's YAML inventory (read by fleet._ansible) -----------------------------
+# -- Ansible's YAML inventory (read by fleet.config.ansible) -----------------------------
 
 def _is_ansible(top: Mapping[object, object]) -> bool:
     """`all` at the top, or nothing but mappings of hosts/children/vars."""

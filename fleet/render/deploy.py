@@ -19,8 +19,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from fleet.deploy.apply import DeviceResult, Prepared
 from fleet.deploy.operations import Action, DeviceSteps
-from fleet.deploy.rollout import DeviceResult, Prepared
 
 _ORDER = (Action.PUSH, Action.FILE, Action.CREATE, Action.REPLACE, Action.START, Action.REMOVE)
 

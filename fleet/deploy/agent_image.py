@@ -8,7 +8,7 @@ For this machine's architecture the dependencies are copied from the running
 installation; for a board's (arm64, armv7) pip fetches their wheels here, on
 the build host, with `--platform`.
 
-    python -m fleet.agent_image DIR [--platform manylinux2014_aarch64]
+    python -m fleet.deploy.agent_image DIR [--platform manylinux2014_aarch64]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ DEPENDENCIES = ("paho-mqtt", "msgspec", "zeroconf", "ifaddr")
 # each. The agent answers a few mDNS queries a minute, and without them it
 # is 2.7 MB smaller resident (measured: +5.5 MB compiled, +2.8 MB pure).
 _COMPILED = ("*.so", "*.c", "*.pxd")
-DOCKERFILE = Path(__file__).resolve().parent.parent / "agent_image" / "Dockerfile"
+PACKAGE = Path(__file__).resolve().parents[1]  # fleet/, copied whole into the image
+DOCKERFILE = PACKAGE.parent / "agent_image" / "Dockerfile"
 # What both python:3.11-slim-bookworm and Debian bookworm's python3 run; the
 # .pyc files are only used if this Python is a 3.11 too.
 TARGET_PYTHON = (3, 11)
@@ -44,7 +45,7 @@ def context(dest: Path, platform: str | None = None) -> Path:
     site = dest / "site"
     site.mkdir(parents=True)
     shutil.copy(DOCKERFILE, dest / "Dockerfile")
-    shutil.copytree(Path(__file__).resolve().parent, site / "fleet", ignore=_SKIP)
+    shutil.copytree(PACKAGE, site / "fleet", ignore=_SKIP)
     if platform is None:
         _copy_installed(site)
     else:
@@ -82,7 +83,7 @@ def _fetch_wheels(site: Path, platform: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fleet.agent_image",
+    parser = argparse.ArgumentParser(prog="python -m fleet.deploy.agent_image",
                                      description="Write the agent image's build context.")
     parser.add_argument("dest", type=Path, help="directory to write (emptied first)")
     parser.add_argument("--platform", help="a pip platform tag, e.g. manylinux2014_aarch64; "

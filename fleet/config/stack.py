@@ -28,7 +28,7 @@ from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet._yaml import Node, parse
+from fleet.config.yamlfile import Node, parse
 from fleet.errors import ConfigError
 from fleet.model import Arch, Constraint, PortRange, PortWant, Resources, Service, Strategy
 

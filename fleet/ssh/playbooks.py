@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from fleet.deploy.connection import Connection, Result
+from fleet.ssh.connection import Connection, Result
 
 DIRECTORY = Path(__file__).resolve().parents[2] / "playbooks"
 

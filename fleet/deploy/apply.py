@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from fleet import scheduler
-from fleet.deploy import containers, operations, playbooks
-from fleet.deploy.connection import Connection
+from fleet.config.stack import Stack
+from fleet.deploy import containers, operations
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
 from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
@@ -30,7 +30,8 @@ from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
 from fleet.errors import ConfigError, FleetError, ImageError
 from fleet.model import Device, DeviceState, Placement, Plan, Service
-from fleet.stack import Stack
+from fleet.ssh import playbooks
+from fleet.ssh.connection import Connection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,7 +83,7 @@ class Prepared:
 
 
 # make_room(conn, device, short_mb) -> (MB it freed, what it did): reclaims short_mb of
-# what is safe to (fleet.cleanup's policy) on a device too full for its images.
+# what is safe to (fleet.cleanup.rules's policy) on a device too full for its images.
 MakeRoom = Callable[[Connection, str, int], tuple[int, str]]
 
 

@@ -1,0 +1,1 @@
+"""The MQTT bus: the receive-only subscriber and the heartbeat ingest."""

@@ -1,0 +1,1 @@
+"""Configuration: the inventory, compose stacks, Ansible inventories, paths and defaults."""

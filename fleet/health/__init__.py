@@ -1,0 +1,1 @@
+"""The fleet's health: the view built from heartbeats, liveness, impedance, the store."""

@@ -1,0 +1,1 @@
+"""The LAN: what boards advertise over mDNS, and discovery."""

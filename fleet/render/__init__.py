@@ -1,0 +1,1 @@
+"""Terminal rendering (rich) and JSON of plans, status, deploys, discoveries and cleanups."""

@@ -1,0 +1,1 @@
+"""SSH: connections to boards, pinned host keys, the playbooks run over them."""
