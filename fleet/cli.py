@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from fleet import __version__, profiles
 from fleet.cleanup.rules import Category
+from fleet.config import paths
 from fleet.errors import ConfigError, FleetError
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 from fleet.model import Device, Resources
@@ -39,18 +39,6 @@ Handler = Callable[[argparse.Namespace], int]
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-
-def inventory_path(given: str | None) -> Path:
-    """--inventory, else $FLEET_INVENTORY, else ./inventory.yaml, else the user's config dir."""
-    if given:
-        return Path(given)
-    if env := os.environ.get("FLEET_INVENTORY"):
-        return Path(env)
-    local = Path("inventory.yaml")
-    if local.exists():
-        return local
-    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return config / "fleet" / "inventory.yaml"
 
 
 def print_json(document: Any) -> None:
@@ -103,7 +91,7 @@ def device_json(d: Device) -> dict[str, Any]:
 def cmd_inventory(args: argparse.Namespace) -> int:
     from fleet.config import inventory
 
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     if args.json:
         b = inv.broker
         print_json({"path": str(inv.path), "devices": [device_json(d) for d in inv.devices],
@@ -131,7 +119,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from fleet.render.plan import plan_json, render
 
     services = stack.load(args.stack)
-    devices = inventory.load(inventory_path(args.inventory)).devices
+    devices = inventory.load(paths.inventory(args.inventory)).devices
     extra = [pair for text in args.what_if
              for pair in profiles.parse_counts(text, "--what-if")]
     fleet = scheduler.what_if(devices, extra)
@@ -171,7 +159,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from fleet.health.view import FleetView
     from fleet.render.status import render, status_json
 
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     view = FleetView(d.id for d in inv.devices)
     profiles = {d.id: d.profile.name for d in inv.devices}
     ingest = Ingest(inv.broker, view, workers=0)
@@ -217,7 +205,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from fleet.lan import discovery
     from fleet.render.discover import discover_json, match, missing, new_devices, render
 
-    path = inventory_path(args.inventory)
+    path = paths.inventory(args.inventory)
     devices = inventory.load(path).devices if path.exists() or args.add else ()
     names = discovery.names_to_resolve(devices, args.names)
     with err.status(f"fleet discover: listening to mDNS for {args.timeout:g} s"):
@@ -254,7 +242,7 @@ def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
         except ConfigError as e:
             sys.stderr.write(f"fleet discover: {device.id} not added: {e}\n")
             code = EXIT_FAILED
-    store = trust.KnownHosts(trust.default_path())
+    store = trust.KnownHosts(paths.known_hosts())
     pins: list[dict[str, Any]] = []
     for f in found:
         if f.seen.id not in added or f.seen.advert is None:
@@ -281,12 +269,12 @@ def cmd_trust(args: argparse.Namespace) -> int:
     from fleet.render.discover import match
     from fleet.ssh import trust
 
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.select(args.devices) if args.devices else inv.devices
     if args.accept and len(devices) != 1:
         raise ConfigError("--accept takes one device: name it, so a fingerprint is never "
                           "accepted for the wrong board")
-    store = trust.KnownHosts(args.known_hosts or trust.default_path())
+    store = trust.KnownHosts(paths.known_hosts(args.known_hosts))
     advertised: dict[str, str] = {}
     if not args.accept and any(store.pinned(d.id) is None for d in devices):
         with err.status(f"fleet trust: reading fingerprints from mDNS for {args.timeout:g} s"):
@@ -339,15 +327,14 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     from fleet.ssh import trust
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     cleaner = None
     if args.cleanup:
         try:
             policy = Policy(high_pct=args.cleanup_high, low_pct=args.cleanup_low)
         except ValueError as e:
             raise ConfigError(f"--cleanup-high/--cleanup-low: {e}") from None
-        known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
-                                 else trust.default_path())
+        known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
         cleaner = janitor.Janitor(inv.devices, policy, janitor.over_ssh(known),
                                   cooldown_s=args.cleanup_cooldown)
     stop = threading.Event()
@@ -381,7 +368,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     store = Path(args.store) if args.store else None
     known = Path(args.known_hosts) if args.known_hosts else None
-    return run(inventory_path(args.inventory), store_path=store, stack=args.stack,
+    return run(paths.inventory(args.inventory), store_path=store, stack=args.stack,
                known_hosts=known, interfaces=args.interface)
 
 
@@ -396,8 +383,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 # -- fleet bench ------------------------------------------------------------
 
-BENCHMARKS = {name: f"fleet.bench.{name}"
-              for name in ("pack", "ingest", "agent", "liveness", "deploy", "push", "tui")}
+# The TUI's benchmark lives in tui/: nothing in fleet/ but this entry point imports tui.
+BENCHMARKS = {**{name: f"fleet.bench.{name}"
+                 for name in ("pack", "ingest", "agent", "liveness", "deploy", "push")},
+              "tui": "tui.bench"}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -442,10 +431,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise ConfigError(f"--parallel {args.parallel}: expected at least 1")
     wanted = stack.load_stack(args.stack)
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.devices
-    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
-                             else trust.default_path())
+    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
     source = ImageSource.from_env([Path(p) for p in args.images])
     quiet = args.json or not err.is_terminal
     with Progress(*Bars.columns(), console=err, disable=quiet, transient=True) as bars:
@@ -520,10 +508,9 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
                *(s.image for path in args.stack for s in stack.load_stack(path).services)}
     rules = cleanup.Rules(categories=categories, tmp_age_days=args.tmp_days,
                           journal_keep_mb=args.journal_mb, planned=frozenset(planned))
-    inv = inventory.load(inventory_path(args.inventory))
+    inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.devices if args.all else inv.select(args.devices)
-    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
-                             else trust.default_path())
+    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
 
     def work(device: Device, apply: bool,
              chosen: dict[str, cleanup.Reclaim] | None = None) -> scan.DeviceCleanup:
@@ -585,7 +572,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         raise ConfigError("name the devices or groups to enroll, or pass --all-new")
     if args.profile:
         profiles.get(args.profile, field="--profile")
-    path = inventory_path(args.inventory)
+    path = paths.inventory(args.inventory)
     inv = inventory.load(path)
     enroll.check_broker(inv.broker)
     password = enroll.read_password(inv.broker)
@@ -595,8 +582,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     devices = [d for d in inv.devices if d.id in wanted]
     base = args.agent_base or agent_build.default_base()
     settings = enroll.Settings(inv.broker, agent_build.image_tag(base), base, password)
-    known = trust.KnownHosts(Path(args.known_hosts) if args.known_hosts
-                             else trust.default_path())
+    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, disable=args.json or not err.is_terminal, transient=True) as bars:
         rows = {d.id: bars.add_task(f"{d.id}: waiting", total=None) for d in devices}
@@ -998,7 +984,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"the lab bridge's subnet (default {DEFAULT_SUBNET})")
     for sub in (up, status, down, junk):
         json_flag(sub)
-        sub.add_argument("--lab", default=os.environ.get("FLEET_LAB", "lab"), metavar="NAME",
+        sub.add_argument("--lab", default=paths.lab_name(), metavar="NAME",
                          help="lab name, for several labs side by side (default: lab)")
     return parser
 

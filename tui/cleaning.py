@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
 from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
+from fleet.config import paths
 from fleet.config.inventory import Inventory
 from fleet.deploy.apply import each
 from fleet.model import Device
@@ -68,7 +69,7 @@ class SshCleaner:
         self._timeout = timeout
 
     def _known(self) -> trust.KnownHosts:
-        return trust.KnownHosts(self._known_path or trust.default_path())
+        return trust.KnownHosts(paths.known_hosts(self._known_path))
 
     def _device(self, device_id: str) -> Device | str:
         found = next((d for d in self._inventory.devices if d.id == device_id), None)

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from fleet.config import stack
+from fleet.config import paths, stack
 from fleet.config.inventory import Inventory
 from fleet.deploy import apply as rollout
 from fleet.deploy.images import ImageSource
@@ -48,7 +48,7 @@ def deployer(inventory: Inventory, store_path: Path | None,
 
     def deploy(stack_path: str, on_progress: OnProgress, dry_run: bool) -> DeployOutcome:
         wanted = stack.load_stack(stack_path)
-        known = trust.KnownHosts(known_hosts or trust.default_path())
+        known = trust.KnownHosts(paths.known_hosts(known_hosts))
         source = ImageSource.from_env()
         progress = Forward(on_progress)
         devices = inventory.devices

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from fleet.config import inventory
-from fleet.health import store
+from fleet.config import inventory, paths
 from tui import cleaning, deploying
 from tui.app import FleetApp
 from tui.embedded import EmbeddedClient, controller
@@ -17,7 +16,7 @@ def run(inventory_path: Path, *, store_path: Path | None = None, stack: str | No
         known_hosts: Path | None = None, interfaces: Sequence[str] = ()) -> int:
     """Open the TUI until the user quits; the controller stops with it."""
     inv = inventory.load(inventory_path)
-    state = store_path or store.default_path()  # as `fleet daemon`: events are kept
+    state = paths.state_db(store_path)  # as `fleet daemon`: events are kept
     client = EmbeddedClient(
         inv, controller(inv, state, interfaces=interfaces),
         deployer=deploying.deployer(inv, state, known_hosts),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fleet.config.paths import image_archives, image_cache
 from fleet.errors import ImageError
 from fleet.model import Arch
 
@@ -267,11 +268,6 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-def saved_dir() -> Path:
-    """Where images saved from the local engine are kept, by id: beside the lab's image cache."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fleet"
-    return Path(os.environ.get("FLEET_CACHE_DIR", default)) / "saved"
-
 
 class ImageSource:
     """Finds images by ref: in archive files and directories first, then the local engine."""
@@ -282,14 +278,13 @@ class ImageSource:
         self.paths = tuple(Path(p) for p in paths)
         self.engine = engine
         self.docker_host = docker_host
-        self.cache = cache or saved_dir()
+        self.cache = cache or image_cache()
 
     @classmethod
-    def from_env(cls, paths: Iterable[Path] = (), environ: Mapping[str, str] = os.environ,
+    def from_env(cls, archives: Iterable[Path] = (), environ: Mapping[str, str] = os.environ,
                  **kwargs: Any) -> ImageSource:
-        """`paths` (e.g. --images), then $FLEET_IMAGES (a os.pathsep-separated list)."""
-        extra = [Path(p) for p in environ.get("FLEET_IMAGES", "").split(os.pathsep) if p]
-        return cls([*paths, *extra], **kwargs)
+        """`archives` (e.g. --images), then $FLEET_IMAGES."""
+        return cls([*archives, *image_archives(environ)], **kwargs)
 
     def find(self, ref: str) -> Image:
         """The image tagged `ref`; ImageError naming where it looked if there is none."""

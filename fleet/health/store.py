@@ -9,12 +9,12 @@ with the same decoder as the bus.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.config import paths
 from fleet.wire import Heartbeat, decode_heartbeat, encode
 
 SCHEMA = """
@@ -49,17 +49,12 @@ class Event:
     detail: str
 
 
-def default_path() -> Path:
-    """$XDG_STATE_HOME/fleet/fleet.db, or ~/.local/state/fleet/fleet.db."""
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "fleet" / "fleet.db"
-
 
 class Store:
     """One connection to the state database; use from one thread."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_path()
+        self.path = path or paths.state_db()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)  # transactions by hand
         self._db.execute("PRAGMA journal_mode = WAL")

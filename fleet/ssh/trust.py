@@ -17,9 +17,9 @@ stop (HostKeyChangedError) until the user accepts the new one the same deliberat
     none           other          none             refuse   HostKeyMismatchError
     none           none           none             refuse   HostKeyUnverifiedError
 
-The pins live in an OpenSSH known_hosts file (`default_path()`) whose host pattern is the
-DEVICE ID, not an address, so a board keeps its pin when DHCP moves it, and plain OpenSSH
-checks the same pins:
+The pins live in an OpenSSH known_hosts file (`fleet.config.paths.known_hosts()`) whose
+host pattern is the DEVICE ID, not an address, so a board keeps its pin when DHCP moves
+it, and plain OpenSSH checks the same pins:
 
     ssh -o HostKeyAlias=pi-01 -o UserKnownHostsFile=~/.config/fleet/known_hosts \\
         -o StrictHostKeyChecking=yes pi@192.168.1.23
@@ -132,13 +132,6 @@ def parse_fingerprint(text: str) -> str:
                              "characters, as `ssh-keygen -lf KEY.pub` prints it)")
     return f"SHA256:{digest}"
 
-
-def default_path() -> Path:
-    """$FLEET_KNOWN_HOSTS, else $XDG_CONFIG_HOME/fleet/known_hosts, else ~/.config/fleet/..."""
-    if given := os.environ.get("FLEET_KNOWN_HOSTS"):
-        return Path(given).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config) / "fleet" / "known_hosts"
 
 
 class KnownHosts:

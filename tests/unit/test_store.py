@@ -6,16 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.health.store import Event, Store, default_path
+from fleet.health.store import Event, Store
 from tests.unit.test_wire import heartbeat
-
-
-def test_default_path_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    assert default_path() == tmp_path / "fleet" / "fleet.db"
-    monkeypatch.delenv("XDG_STATE_HOME")
-    assert default_path() == Path.home() / ".local" / "state" / "fleet" / "fleet.db"
 
 
 def test_store_is_in_wal_mode(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from fleet.ssh.trust import (
     KnownHosts,
     PinnedHostKeyPolicy,
     decide,
-    default_path,
     parse_fingerprint,
 )
 
@@ -182,15 +181,6 @@ def test_parse_fingerprint_refuses_anything_else(text: str) -> None:
 
 
 # -- fleet's known_hosts file ------------------------------------------------------------
-
-def test_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("FLEET_KNOWN_HOSTS", raising=False)
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    assert default_path() == Path.home() / ".config" / "fleet" / "known_hosts"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert default_path() == tmp_path / "fleet" / "known_hosts"
-    monkeypatch.setenv("FLEET_KNOWN_HOSTS", str(tmp_path / "pins"))
-    assert default_path() == tmp_path / "pins"
 
 
 def test_pins_survive_reloading(tmp_path: Path) -> None:
