@@ -27,10 +27,11 @@ from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
     from fleet.bus.ingest import Ingest
-    from fleet.config.inventory import Inventory, NewDevice
+    from fleet.config.inventory import NewDevice
     from fleet.deploy.enroll import EnrollResult
     from fleet.health.view import FleetView
     from fleet.lab.lab import LabStatus
+    from fleet.model import Inventory
     from fleet.render.discover import Found
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -15,11 +15,11 @@ from types import TracebackType
 
 from fleet.bus.ingest import Ingest
 from fleet.cleanup.janitor import Janitor, Note
-from fleet.config.inventory import Inventory
 from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.lan.discovery import BackgroundBrowser, names_to_resolve
 from fleet.lan.sightings import DeviceGone, DeviceSeen, Event, Rejected
+from fleet.model import Inventory
 
 log = logging.getLogger(__name__)
 JANITOR_EVERY_S = 5.0  # as often as a heartbeat: disks fill over minutes, not milliseconds

@@ -25,6 +25,7 @@ where they cross into fleet, so callers catch FleetError and nothing else.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -251,3 +252,18 @@ class MissingPackagesError(LabError):
             f"missing {', '.join(self.commands)}: run "
             f"`apt-get install -y {' '.join(self.packages)}` (or `make setup`)"
         )
+
+
+def close_match(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a likely typo, else ''."""
+    found = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {found[0]!r}?)" if found else ""
+
+
+def unknown_hint(name: str, names: Iterable[str]) -> str:
+    """What follows 'unknown X': a likely typo's fix, then some of the known names."""
+    names = list(names)
+    if not names:
+        return "; the inventory has none"
+    more = f", ... ({len(names)} in all)" if len(names) > 8 else ""
+    return f"{close_match(name, names)}; known: {', '.join(names[:8])}{more}"

@@ -8,12 +8,12 @@ at the edges, by the one module that knows each format.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from fleet.errors import InvalidDeviceIdError
+from fleet.errors import ConfigError, InvalidDeviceIdError, unknown_hint
 
 DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -347,3 +347,52 @@ class Plan:
     @property
     def devices_used(self) -> int:
         return sum(1 for d in self.devices if d.containers)
+
+
+# -- the inventory: the devices fleet manages, and the broker they speak to ----------------
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """The MQTT broker; the password itself never appears in the inventory."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """The devices fleet manages, in file order, with their groups and the broker."""
+
+    path: Path
+    devices: tuple[Device, ...]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    broker: Broker = Broker()
+    _by_id: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {d.id: d for d in self.devices})
+
+    def device(self, device_id: str) -> Device:
+        """The device with this id; an unknown id lists some known ones."""
+        found = self._by_id.get(device_id)
+        if found is None:
+            raise ConfigError(f"unknown device {device_id!r}{unknown_hint(device_id, self._by_id)}",
+                              path=str(self.path))
+        return found
+
+    def select(self, names: Iterable[str]) -> tuple[Device, ...]:
+        """The devices named by id or group name, each once, in file order."""
+        wanted: set[str] = set()
+        for name in (names,) if isinstance(names, str) else names:
+            if name in self.groups:
+                wanted.update(self.groups[name])
+            elif name in self._by_id:
+                wanted.add(name)
+            else:
+                known = [*self._by_id, *self.groups]
+                raise ConfigError(f"unknown device or group {name!r}{unknown_hint(name, known)}",
+                                  path=str(self.path))
+        return tuple(d for d in self.devices if d.id in wanted)

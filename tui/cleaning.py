@@ -12,9 +12,8 @@ from pathlib import Path
 from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
 from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
 from fleet.config import paths
-from fleet.config.inventory import Inventory
 from fleet.deploy.apply import each
-from fleet.model import Device
+from fleet.model import Device, Inventory
 from fleet.ssh import trust
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 

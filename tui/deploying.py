@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from fleet.config import paths, stack
-from fleet.config.inventory import Inventory
 from fleet.deploy import apply as rollout
 from fleet.deploy.images import ImageSource
 from fleet.health import store
+from fleet.model import Inventory
 from fleet.render.deploy import deploy_json
 from fleet.ssh import trust
 from fleet.ssh.connection import SshConnection

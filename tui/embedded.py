@@ -24,10 +24,10 @@ from typing import Any, Protocol, TypeVar
 
 from fleet import scheduler
 from fleet.config import stack
-from fleet.config.inventory import Inventory
 from fleet.errors import FleetError
 from fleet.health.store import Store
 from fleet.health.view import FleetView
+from fleet.model import Inventory
 from tui import build
 from tui.client import (
     CleanupItem,

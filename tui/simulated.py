@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleet import profiles
-from fleet.config.inventory import Inventory
 from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.lab import loadgen
-from fleet.model import Device
+from fleet.model import Device, Inventory
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 
 SITES = ("north", "south", "east", "west")

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from fleet.bus.ingest import HEARTBEATS, Ingest
-from fleet.config.inventory import Broker
 from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.lab import loadgen
 from fleet.lab.broker import loopback_mosquitto
+from fleet.model import Broker
 
 DEVICES = 30_000
 TARGET_RATE = 6_000  # 30,000 devices every 5 s

@@ -32,11 +32,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bus.ingest import Ingest
-from fleet.config.inventory import Broker
 from fleet.health.impedance import Health
 from fleet.health.view import MIN_INTERVALS, FleetView
 from fleet.lab import agents, lab
 from fleet.lab.spec import LabDevice, LabSpec
+from fleet.model import Broker
 from fleet.wire import SCHEMA, Heartbeat, WireImpedance, encode, topic
 
 LAB_NAME, LAB_SUBNET = "benchlv", "10.247.0.0/24"

@@ -38,9 +38,9 @@ from typing import Protocol
 import msgspec
 
 from fleet.bus.rawmqtt import MqttError, Subscriber
-from fleet.config.inventory import Broker
 from fleet.errors import FleetError
 from fleet.health.store import Store
+from fleet.model import Broker
 from fleet.wire import (
     PREFIX,
     Heartbeat,

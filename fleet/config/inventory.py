@@ -14,7 +14,7 @@ import re
 import secrets
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,60 +23,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from fleet.config import ansible as _ansible
-from fleet.config.yamlfile import Node, close_match, parse
-from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
-from fleet.model import Arch, Device, Profile, SshTarget, validate_device_id
+from fleet.config.yamlfile import Node, parse
+from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError, unknown_hint
+from fleet.model import Arch, Broker, Device, Inventory, Profile, SshTarget, validate_device_id
 from fleet.profiles import PROFILES
 
 _MISSING_FILE = ("no such file; point fleet at your inventory with --inventory PATH or "
                  "FLEET_INVENTORY=PATH (inventory.example.yaml shows the format)")
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    """The MQTT broker; the password itself never appears in the inventory."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    tls: bool = False
-    username: str | None = None
-    password_file: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    """The devices fleet manages, in file order, with their groups and the broker."""
-
-    path: Path
-    devices: tuple[Device, ...]
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    broker: Broker = Broker()
-    _by_id: Mapping[str, Device] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_id", {d.id: d for d in self.devices})
-
-    def device(self, device_id: str) -> Device:
-        """The device with this id; an unknown id lists some known ones."""
-        found = self._by_id.get(device_id)
-        if found is None:
-            raise ConfigError(f"unknown device {device_id!r}{_known(device_id, self._by_id)}",
-                              path=str(self.path))
-        return found
-
-    def select(self, names: Iterable[str]) -> tuple[Device, ...]:
-        """The devices named by id or group name, each once, in file order."""
-        wanted: set[str] = set()
-        for name in (names,) if isinstance(names, str) else names:
-            if name in self.groups:
-                wanted.update(self.groups[name])
-            elif name in self._by_id:
-                wanted.add(name)
-            else:
-                known = [*self._by_id, *self.groups]
-                raise ConfigError(f"unknown device or group {name!r}{_known(name, known)}",
-                                  path=str(self.path))
-        return tuple(d for d in self.devices if d.id in wanted)
 
 
 def load(path: Path | str) -> Inventory:
@@ -110,14 +63,6 @@ def _read(root: Node, path: Path) -> Inventory:
 
 
 # -- shared by both formats ---------------------------------------------------
-
-def _known(name: str, names: Iterable[str]) -> str:
-    names = list(names)
-    if not names:
-        return "; the inventory has none"
-    more = f", ... ({len(names)} in all)" if len(names) > 8 else ""
-    return f"{close_match(name, names)}; known: {', '.join(names[:8])}{more}"
-
 
 def _profile_list() -> str:
     return f"known profiles: {', '.join(PROFILES)}"
@@ -191,7 +136,7 @@ def _device(device_id: str, spec: Mapping[str, Node], ssh: Mapping[str, Node],
 
 
 def _inventory(path: Path, devices: list[Device], groups: Mapping[str, list[str]],
-               group_keys: Mapping[str, Node], broker: Broker = Broker()) -> Inventory:
+               group_keys: Mapping[str, Node], broker: Broker | None = None) -> Inventory:
     """Check group names against device ids, and give each device its groups."""
     ids = {d.id for d in devices}
     for name, key in group_keys.items():
@@ -204,7 +149,7 @@ def _inventory(path: Path, devices: list[Device], groups: Mapping[str, list[str]
             member_of.setdefault(device_id, []).append(name)
     devices = [replace(d, groups=tuple(sorted(member_of.get(d.id, ())))) for d in devices]
     frozen = MappingProxyType({name: tuple(members) for name, members in groups.items()})
-    return Inventory(path, tuple(devices), frozen, broker)
+    return Inventory(path, tuple(devices), frozen, broker or Broker())
 
 
 # -- fleet's own format ---------------------------------------------------------
@@ -259,7 +204,7 @@ def _native_groups(section: Node, ids: set[str]) -> tuple[dict[str, Node], dict[
         for item in body.items():
             member = item.text("a device id")
             if member not in ids:
-                raise item.error(f"unknown device {member!r}{_known(member, sorted(ids))}")
+                raise item.error(f"unknown device {member!r}{unknown_hint(member, sorted(ids))}")
             if member not in members:
                 members.append(member)
         keys[name], groups[name] = key, members

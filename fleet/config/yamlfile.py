@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import warnings
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLFutureWarning, YAMLWarning
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.errors import ConfigError
+from fleet.errors import ConfigError, close_match
 
 # Deeper than any real file; a pathological one gets a ConfigError, not a RecursionError.
 _MAX_DEPTH = 64
@@ -80,12 +79,6 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return f"{value} ({type(value).__name__})"
-
-
-def close_match(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for a likely typo, else ''."""
-    found = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {found[0]!r}?)" if found else ""
 
 
 @dataclass(frozen=True, slots=True)

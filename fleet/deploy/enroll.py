@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleet.config.inventory import Broker
 from fleet.deploy.agent_build import Contexts
 from fleet.errors import (
     ConfigError,
@@ -36,7 +35,7 @@ from fleet.errors import (
     HostKeyNotPinnedError,
     SshConnectError,
 )
-from fleet.model import Device
+from fleet.model import Broker, Device
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection, Result, put_command
 

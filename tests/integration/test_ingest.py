@@ -11,9 +11,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bench import ingest as bench
 from fleet.bus.ingest import Ingest
-from fleet.config.inventory import Broker
 from fleet.health.store import Store
 from fleet.health.view import FleetView
+from fleet.model import Broker
 from fleet.wire import State, encode, topic
 from tests.unit.test_wire import heartbeat
 

@@ -19,11 +19,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bus.ingest import Ingest
-from fleet.config.inventory import Broker
 from fleet.health.impedance import Health
 from fleet.health.store import Store
 from fleet.health.view import MIN_INTERVALS, FleetView
 from fleet.lab import agents
+from fleet.model import Broker
 from tests.integration.conftest import AGENTS, INTERVAL
 from tests.integration.lablib import Lab
 

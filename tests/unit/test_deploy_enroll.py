@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from fleet.config.inventory import Broker
 from fleet.deploy import agent_build, agent_image, enroll
 from fleet.deploy.enroll import EnrollResult, Settings, Step
 from fleet.errors import (
@@ -26,7 +25,7 @@ from fleet.errors import (
     SshAuthError,
     SshConnectError,
 )
-from fleet.model import Arch, Device, SshTarget
+from fleet.model import Arch, Broker, Device, SshTarget
 from fleet.profiles import PROFILES
 from fleet.ssh import playbooks
 from fleet.ssh.connection import FakeConnection, Result

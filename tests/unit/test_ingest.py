@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 
 from fleet.bus.ingest import SUBSCRIBED, Batch, Collector, Ingest, topic_id
-from fleet.config.inventory import Broker
 from fleet.health.store import Store
+from fleet.model import Broker
 from fleet.wire import Heartbeat, State, encode, topic
 from tests.unit.test_wire import heartbeat
 

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet.config import inventory
-from fleet.config.inventory import Broker, Inventory
 from fleet.errors import ConfigError, UnknownProfileError
-from fleet.model import Arch, SshTarget
+from fleet.model import Arch, Broker, Inventory, SshTarget
 from fleet.profiles import PROFILES
 
 EXAMPLE = Path(__file__).parents[2] / "inventory.example.yaml"
