@@ -27,7 +27,7 @@ from fleet.model import Device, Resources
 
 if TYPE_CHECKING:
     from fleet.bus.ingest import Ingest
-    from fleet.config.inventory import NewDevice
+    from fleet.config.inventory_add import NewDevice
     from fleet.deploy.enroll import EnrollResult
     from fleet.health.view import FleetView
     from fleet.lab.lab import LabStatus
@@ -232,14 +232,14 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
                ) -> tuple[list[str], list[dict[str, Any]], int]:
     """Write the new boards into the inventory, and pin the host keys the enrolled advertise."""
-    from fleet.config import inventory
+    from fleet.config import inventory_add
     from fleet.ssh import trust
 
     added: list[str] = []
     code = EXIT_OK
     for device in new:  # one at a time: a board fleet cannot describe does not block the rest
         try:
-            added += inventory.add_devices(path, [device])
+            added += inventory_add.add_devices(path, [device])
         except ConfigError as e:
             sys.stderr.write(f"fleet discover: {device.id} not added: {e}\n")
             code = EXIT_FAILED
@@ -635,7 +635,7 @@ def _bare_boards(path: Path, inv: Inventory, args: argparse.Namespace
     from dataclasses import replace
     from datetime import date
 
-    from fleet.config import inventory
+    from fleet.config import inventory_add
     from fleet.deploy.enroll import EnrollResult
     from fleet.lan import discovery
     from fleet.render.discover import match, new_devices
@@ -648,7 +648,7 @@ def _bare_boards(path: Path, inv: Inventory, args: argparse.Namespace
     failed: list[EnrollResult] = []
     for new in new_devices(bare, date.today()):
         try:  # one at a time: a board fleet cannot describe does not keep the others out
-            added += inventory.add_devices(path, [replace(new, profile=args.profile or None)])
+            added += inventory_add.add_devices(path, [replace(new, profile=args.profile or None)])
         except ConfigError as e:
             hint = ("name its hardware with --profile, or set defaults.profile in the inventory"
                     if "profile" in str(e) else "")

@@ -25,9 +25,9 @@ _RANGE = re.compile(r"\[([0-9]+|[a-zA-Z]):([0-9]+|[a-zA-Z])(?::([0-9]+))?\]")
 _HOST_PORT = re.compile(r"([^:]+):([0-9]+)")
 _MAX_HOSTS = 10_000  # from one host pattern
 # fleet's name for a field -> the Ansible var that sets it.
-_VARS = {"host": "ansible_host", "profile": "fleet_profile", "storage_gb": "fleet_storage_gb",
-         "arch": "fleet_arch", "site": "fleet_site"}
-_SSH_VARS = {"user": "ansible_user", "port": "ansible_port", "key": "ansible_ssh_private_key_file"}
+ANSIBLE_NAMES = {"host": "ansible_host", "profile": "fleet_profile",
+                 "storage_gb": "fleet_storage_gb", "arch": "fleet_arch", "site": "fleet_site"}
+_SSHVARS = {"user": "ansible_user", "port": "ansible_port", "key": "ansible_ssh_private_key_file"}
 _NUMBERS = frozenset({"storage_gb", "port"})
 
 
@@ -126,12 +126,12 @@ class _Tree:
         if "fleet_profile" not in found:
             raise seen.key.error(f"host {name!r} has no fleet_profile: set fleet_profile in its "
                                  f"vars or in all.vars; known profiles: {', '.join(PROFILES)}")
-        fields = {k: _literal(found[v], k) for k, v in _VARS.items() if v in found}
+        fields = {k: _literal(found[v], k) for k, v in ANSIBLE_NAMES.items() if v in found}
         fields.setdefault("host", seen.key.child("ansible_host", name))
         inner = [g for g in seen.groups if g not in _IMPLICIT]
         site = max(inner, key=lambda g: self.groups[g].depth, default="default")
         fields.setdefault("site", seen.key.child("fleet_site", site))
-        ssh = {k: _literal(found[v], k) for k, v in _SSH_VARS.items() if v in found}
+        ssh = {k: _literal(found[v], k) for k, v in _SSHVARS.items() if v in found}
         labels = found["fleet_labels"].fields() if "fleet_labels" in found else {}
         return Host(device_id, fields, ssh, labels, frozenset(member_of - _IMPLICIT))
 

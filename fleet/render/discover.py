@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.config.inventory import NewDevice
+from fleet.config.inventory_add import NewDevice
 from fleet.lan.discovery import Scan
 from fleet.lan.sightings import DeviceSeen
 from fleet.model import Device

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet.config import inventory
-from fleet.config.inventory import NewDevice, add_devices
+from fleet.config.inventory_add import NewDevice, add_devices
 from fleet.errors import ConfigError, UnknownProfileError
 from fleet.model import Arch, Device
 
