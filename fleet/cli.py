@@ -233,7 +233,7 @@ def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
                ) -> tuple[list[str], list[dict[str, Any]], int]:
     """Write the new boards into the inventory, and pin the host keys the enrolled advertise."""
     from fleet.config import inventory_add
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys, trust
 
     added: list[str] = []
     code = EXIT_OK
@@ -243,7 +243,7 @@ def _add_found(path: Path, new: Sequence[NewDevice], found: Sequence[Found]
         except ConfigError as e:
             sys.stderr.write(f"fleet discover: {device.id} not added: {e}\n")
             code = EXIT_FAILED
-    store = trust.KnownHosts(paths.known_hosts())
+    store = hostkeys.KnownHosts(paths.known_hosts())
     pins: list[dict[str, Any]] = []
     for f in found:
         if f.seen.id not in added or f.seen.advert is None:
@@ -268,14 +268,14 @@ def cmd_trust(args: argparse.Namespace) -> int:
     from fleet.errors import HostKeyError
     from fleet.lan import discovery
     from fleet.render.discover import match
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys, trust
 
     inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.select(args.devices) if args.devices else inv.devices
     if args.accept and len(devices) != 1:
         raise ConfigError("--accept takes one device: name it, so a fingerprint is never "
                           "accepted for the wrong board")
-    store = trust.KnownHosts(paths.known_hosts(args.known_hosts))
+    store = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     advertised: dict[str, str] = {}
     if not args.accept and any(store.pinned(d.id) is None for d in devices):
         with err.status(f"fleet trust: reading fingerprints from mDNS for {args.timeout:g} s"):
@@ -325,7 +325,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     from fleet.config import inventory
     from fleet.daemon import Controller
     from fleet.health.store import Store
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inv = inventory.load(paths.inventory(args.inventory))
@@ -335,7 +335,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
             policy = Policy(high_pct=args.cleanup_high, low_pct=args.cleanup_low)
         except ValueError as e:
             raise ConfigError(f"--cleanup-high/--cleanup-low: {e}") from None
-        known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
+        known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
         cleaner = janitor.Janitor(inv.devices, policy, janitor.over_ssh(known),
                                   cooldown_s=args.cleanup_cooldown)
     stop = threading.Event()
@@ -426,7 +426,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from fleet.health import store
     from fleet.render.deploy import Bars, deploy_json, render_diff, render_results
     from fleet.render.plan import render as render_plan
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
 
     if args.parallel < 1:
@@ -434,7 +434,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     wanted = stack.load_stack(args.stack)
     inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.devices
-    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
+    known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     source = ImageSource.from_env([Path(p) for p in args.images])
     quiet = args.json or not err.is_terminal
     with Progress(*Bars.columns(), console=err, disable=quiet, transient=True) as bars:
@@ -494,7 +494,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from fleet.config import inventory, stack
     from fleet.deploy.apply import each
     from fleet.render.cleanup import cleanup_json, mb, render
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys
 
     if not args.devices and not args.all:
         raise ConfigError("name the devices or groups to clean, or pass --all")
@@ -511,7 +511,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
                           journal_keep_mb=args.journal_mb, planned=frozenset(planned))
     inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.devices if args.all else inv.select(args.devices)
-    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
+    known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
 
     def work(device: Device, apply: bool,
              chosen: dict[str, cleanup.Reclaim] | None = None) -> scan.DeviceCleanup:
@@ -564,7 +564,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
     from fleet.config import inventory
     from fleet.deploy import agent_build, enroll
-    from fleet.ssh import trust
+    from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
 
     if args.parallel < 1:
@@ -583,7 +583,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     devices = [d for d in inv.devices if d.id in wanted]
     base = args.agent_base or agent_build.default_base()
     settings = enroll.Settings(inv.broker, agent_build.image_tag(base), base, password)
-    known = trust.KnownHosts(paths.known_hosts(args.known_hosts))
+    known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, disable=args.json or not err.is_terminal, transient=True) as bars:
         rows = {d.id: bars.add_task(f"{d.id}: waiting", total=None) for d in devices}

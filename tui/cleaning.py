@@ -14,7 +14,7 @@ from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
 from fleet.config import paths
 from fleet.deploy.apply import each
 from fleet.model import Device, Inventory
-from fleet.ssh import trust
+from fleet.ssh import hostkeys
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 
 PARALLEL = 8
@@ -67,8 +67,8 @@ class SshCleaner:
         self._parallel = parallel
         self._timeout = timeout
 
-    def _known(self) -> trust.KnownHosts:
-        return trust.KnownHosts(paths.known_hosts(self._known_path))
+    def _known(self) -> hostkeys.KnownHosts:
+        return hostkeys.KnownHosts(paths.known_hosts(self._known_path))
 
     def _device(self, device_id: str) -> Device | str:
         found = next((d for d in self._inventory.devices if d.id == device_id), None)

@@ -17,7 +17,7 @@ from fleet.deploy.images import ImageSource
 from fleet.health import store
 from fleet.model import Inventory
 from fleet.render.deploy import deploy_json
-from fleet.ssh import trust
+from fleet.ssh import hostkeys
 from fleet.ssh.connection import SshConnection
 from tui.client import DeployEvent, DeployOutcome, DeviceOutcome, OnProgress
 from tui.embedded import Deployer
@@ -48,7 +48,7 @@ def deployer(inventory: Inventory, store_path: Path | None,
 
     def deploy(stack_path: str, on_progress: OnProgress, dry_run: bool) -> DeployOutcome:
         wanted = stack.load_stack(stack_path)
-        known = trust.KnownHosts(paths.known_hosts(known_hosts))
+        known = hostkeys.KnownHosts(paths.known_hosts(known_hosts))
         source = ImageSource.from_env()
         progress = Forward(on_progress)
         devices = inventory.devices

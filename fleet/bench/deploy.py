@@ -34,7 +34,7 @@ from fleet.bench import deploy_jobs as job
 from fleet.lab import device, images, lab
 from fleet.lab.host import run as run_host
 from fleet.lab.spec import LabDevice, LabSpec
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 
 LAB_NAME, LAB_SUBNET = "benchdp", "10.239.0.0/24"
 DEVICES = 8

@@ -26,7 +26,7 @@ from fleet.deploy.push import PushResult, push
 from fleet.lab import images, lab
 from fleet.lab.spec import LabSpec
 from fleet.ssh.connection import Connection, Result, Sent, SshConnection
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 
 TARGET_RATIO = 1.05  # sent_mb <= 1.05 x missing_mb
 LAB_NAME, LAB_SUBNET = "benchpu", "10.241.0.0/24"

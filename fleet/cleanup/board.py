@@ -33,7 +33,7 @@ from fleet.errors import FleetError
 from fleet.model import Device
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection, SshConnection
-from fleet.ssh.trust import KnownHosts
+from fleet.ssh.hostkeys import KnownHosts
 
 OUTCOMES = ("reclaimed", "skipped", "failed")
 SCAN_TIMEOUT_S = 120

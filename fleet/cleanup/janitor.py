@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
 from fleet.cleanup.rules import SAFE, Policy, Reclaim, Rules, due, for_policy
 from fleet.model import Device
-from fleet.ssh.trust import KnownHosts
+from fleet.ssh.hostkeys import KnownHosts
 
 Choose = Callable[[Reclaim], Reclaim]
 Clean = Callable[[Device, Choose], DeviceCleanup]  # scan, `choose`, reclaim what it chose

@@ -20,7 +20,8 @@ import paramiko
 
 from fleet.errors import SshAuthError, SshConnectError, SshError
 from fleet.model import Device
-from fleet.ssh.trust import KnownHosts, PinnedHostKeyPolicy
+from fleet.ssh.hostkeys import KnownHosts
+from fleet.ssh.trust import PinnedHostKeyPolicy
 
 CHUNK = 256 * 1024
 KEEPALIVE_S = 15

@@ -25,7 +25,7 @@ import pytest
 
 from fleet.health.store import Store
 from fleet.lab.spec import LabDevice
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ import pytest
 from fleet.lab import images
 from fleet.lab.spec import LabDevice
 from fleet.model import Arch
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.integration.lablib import Lab, app_images, leftovers
 
 pytestmark = pytest.mark.integration

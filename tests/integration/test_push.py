@@ -24,7 +24,7 @@ from fleet.lab import images as lab_images
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, write_archive
 from fleet.model import Device
 from fleet.ssh.connection import Sent, SshConnection
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.integration.lablib import Lab, leftovers
 
 pytestmark = pytest.mark.integration

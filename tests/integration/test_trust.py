@@ -21,7 +21,8 @@ from fleet.errors import (
     SshConnectError,
 )
 from fleet.lab.broker import free_port
-from fleet.ssh.trust import Action, HostKey, KnownHosts, PinnedHostKeyPolicy, check, offered_key
+from fleet.ssh.hostkeys import HostKey, KnownHosts
+from fleet.ssh.trust import Action, PinnedHostKeyPolicy, check, offered_key
 
 DEVICE = "pi-07"
 

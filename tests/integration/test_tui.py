@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fleet.lab.spec import LabDevice
-from fleet.ssh.trust import HostKey, KnownHosts
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.integration.conftest import AGENTS
 from tests.integration.lablib import Lab
 

@@ -22,14 +22,8 @@ from fleet.errors import (
     KeyFormatError,
 )
 from fleet.lan.advert import public_key_fingerprint
-from fleet.ssh.trust import (
-    Action,
-    HostKey,
-    KnownHosts,
-    PinnedHostKeyPolicy,
-    decide,
-    parse_fingerprint,
-)
+from fleet.ssh.hostkeys import HostKey, KnownHosts, parse_fingerprint
+from fleet.ssh.trust import Action, PinnedHostKeyPolicy, decide
 
 
 def blob(n: int, key_type: str = "ssh-ed25519") -> bytes:
