@@ -15,10 +15,8 @@ import io
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from fleet import scheduler
 from fleet.config.stack import Stack
@@ -29,39 +27,12 @@ from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
 from fleet.errors import ConfigError, FleetError, ImageError
+from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Device, DeviceState, Placement, Plan, Service
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection
 
-T = TypeVar("T")
-R = TypeVar("R")
 Connect = Callable[[Device], Connection]
-
-
-class Progress(Protocol):
-    """Told what each device is doing, for progress bars; every method may be a no-op."""
-
-    def stage(self, device: str, text: str) -> None: ...
-
-    def expect(self, device: str, nbytes: int) -> None: ...
-
-    def sent(self, device: str, nbytes: int) -> None: ...
-
-
-class Quiet:
-    """No progress shown."""
-
-    def stage(self, device: str, text: str) -> None:
-        pass
-
-    def expect(self, device: str, nbytes: int) -> None:
-        pass
-
-    def sent(self, device: str, nbytes: int) -> None:
-        pass
-
-
-QUIET = Quiet()
 
 
 @dataclass
@@ -89,6 +60,8 @@ MakeRoom = Callable[[Connection, str, int], tuple[int, str]]
 
 @dataclass(frozen=True, slots=True)
 class DeviceResult:
+    """One device's deploy (a fleet.fanout.Outcome): its steps, what was sent and applied."""
+
     device: str
     ok: bool
     error: str = ""
@@ -107,31 +80,19 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             source: ImageSource | None, *, parallel: int = 8, seed: int = 0,
             now: float = 0.0, progress: Progress = QUIET) -> Prepared:
     """Read every device and plan; the connections stay open in the result for `apply`."""
+    read = _reader(connect, progress)
     connections: dict[str, Connection] = {}
     failed: dict[str, str] = {}
     facts: dict[str, Facts] = {}
-
-    def read(device: Device) -> None:
-        progress.stage(device.id, "reading facts")
-        try:
-            conn = connect(device)
-        except FleetError as e:
-            failed[device.id] = str(e)
-            progress.stage(device.id, "unreachable")
-            return
-        connections[device.id] = conn
-        try:
-            facts[device.id] = gather(conn)
-        except FleetError as e:
-            failed[device.id] = str(e)
-            return
-        if facts[device.id].docker is None:
-            failed[device.id] = f"{device.id}: {facts[device.id].docker_problem}"
-        progress.stage(device.id, "planning")
-
-    each(devices, read, parallel)
-    for device_id in failed:
-        facts.pop(device_id, None)
+    for device, (conn, found, error) in zip(devices, fan_out(
+            devices, read, parallel=parallel, failed=lambda _d, e: (None, None, unexpected(e))),
+            strict=True):
+        if conn is not None:
+            connections[device.id] = conn
+        if error is not None:
+            failed[device.id] = error
+        elif found is not None:
+            facts[device.id] = found
     images = _images(stack.services, source)
     services = tuple(_with_image_arch(s, images.get(s.image)) for s in stack.services)
     reachable = [d for d in devices if d.id in facts]
@@ -157,8 +118,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
           keep_free_pct: Mapping[str, int] | None = None,
-          make_room: MakeRoom | None = None,
-          progress: Progress = QUIET) -> list[DeviceResult]:
+          make_room: MakeRoom | None = None, progress: Progress = QUIET,
+          clock: Callable[[], float] = time.monotonic) -> list[DeviceResult]:
     """Act on every reachable device with changes, `parallel` at a time; a result for each.
 
     `keep_free_pct` is the share of each device's disk a push must leave free, of
@@ -166,21 +127,47 @@ def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
     profile's). With `make_room`, a device whose disk is too full for its images
     is first cleaned of just enough (see `MakeRoom`), and refused only if that
     is not enough."""
-    results = {d: DeviceResult(d, False, error) for d, error in prepared.failed.items()}
 
-    def act(device: str) -> None:
-        started = time.monotonic()
+    def act(device: str) -> DeviceResult:
+        started = clock()
         try:
             result = _apply_device(prepared, device, source,
                                    (keep_free_pct or {}).get(device, 0), make_room, progress)
         except FleetError as e:
             result = DeviceResult(device, False, str(e), prepared.steps[device])
-        results[device] = replace(result, seconds=time.monotonic() - started)
         progress.stage(device, "done" if result.ok else "failed")
+        return replace(result, seconds=clock() - started)
 
-    each(list(prepared.steps), act, parallel)
-    order = {d: k for k, d in enumerate([*prepared.steps, *prepared.failed])}
-    return sorted(results.values(), key=lambda r: order.get(r.device, len(order)))
+    def failed(device: str, error: Exception) -> DeviceResult:
+        progress.stage(device, "failed")
+        return DeviceResult(device, False, f"{device}: {unexpected(error)}",
+                            prepared.steps[device])
+
+    acted = fan_out(list(prepared.steps), act, parallel=parallel, failed=failed, name="deploy")
+    return [*acted, *(DeviceResult(d, False, why) for d, why in prepared.failed.items())]
+
+
+def _reader(connect: Connect, progress: Progress) -> Callable[
+        [Device], tuple[Connection | None, Facts | None, str | None]]:
+    """Read one device: (its open connection, its facts, why they could not be read)."""
+
+    def read(device: Device) -> tuple[Connection | None, Facts | None, str | None]:
+        progress.stage(device.id, "reading facts")
+        try:
+            conn = connect(device)
+        except FleetError as e:
+            progress.stage(device.id, "unreachable")
+            return None, None, str(e)
+        try:
+            facts = gather(conn)
+        except FleetError as e:
+            return conn, None, str(e)
+        if facts.docker is None:
+            return conn, None, f"{device.id}: {facts.docker_problem}"
+        progress.stage(device.id, "planning")
+        return conn, facts, None
+
+    return read
 
 
 def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
@@ -327,8 +314,3 @@ def _running(facts: Facts, stack: str) -> list[Placement]:
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
-
-def each(items: Iterable[T], work: Callable[[T], R], parallel: int) -> list[R]:
-    """`work` on every item, at most `parallel` at once."""
-    with ThreadPoolExecutor(max(1, parallel)) as pool:
-        return list(pool.map(work, items))

@@ -21,7 +21,6 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from fleet.errors import (
     HostKeyNotPinnedError,
     SshConnectError,
 )
+from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Broker, Device
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection, Result, put_command
@@ -50,7 +50,6 @@ _STEP = re.compile(r"step ([a-z-]+) ([a-z]+)(?: (.*))?")
 _ERROR = re.compile(r"error ([a-z-]+) (.*)")
 
 Connect = Callable[[Device], Connection]
-Progress = Callable[[str, str], None]  # (device id, what it is doing now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,8 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class EnrollResult:
-    """What enrolling one board did, or why it failed and what to do about it."""
+    """What enrolling one board did, or why it failed and what to do about it
+    (a fleet.fanout.Outcome)."""
 
     device: str
     steps: tuple[Step, ...] = ()
@@ -220,18 +220,21 @@ def image_check(image: str) -> str:
 
 def enroll(devices: Sequence[Device], connect: Connect, settings: Settings, *,
            contexts: Contexts | None = None, parallel: int = 4,
-           progress: Progress = lambda _d, _s: None,
+           progress: Progress = QUIET,
            clock: Callable[[], float] = time.monotonic) -> list[EnrollResult]:
     """Bootstrap every device, `parallel` at a time; a result for each, in the order given."""
     contexts = contexts or Contexts()
 
     def one(device: Device) -> EnrollResult:
         result = enroll_one(device, connect, settings, contexts, progress, clock)
-        progress(device.id, "done" if result.ok else "failed")
+        progress.stage(device.id, "done" if result.ok else "failed")
         return result
 
-    with ThreadPoolExecutor(max(1, parallel), thread_name_prefix="enroll") as pool:
-        return list(pool.map(one, devices))
+    def failed(device: Device, error: Exception) -> EnrollResult:
+        progress.stage(device.id, "failed")
+        return EnrollResult(device.id, error=unexpected(error))
+
+    return fan_out(devices, one, parallel=parallel, failed=failed, name="enroll")
 
 
 def enroll_one(device: Device, connect: Connect, settings: Settings, contexts: Contexts,
@@ -240,14 +243,13 @@ def enroll_one(device: Device, connect: Connect, settings: Settings, contexts: C
     conn: Connection | None = None
     try:
         config = env_file(agent_env(device, settings.broker, password=bool(settings.password)))
-        progress(device.id, "connecting")
+        progress.stage(device.id, "connecting")
         conn = connect(device)
         return _bootstrap(device, conn, settings, config, contexts, progress, started, clock)
     except FleetError as e:
         return failure(device, e, seconds=clock() - started)
     except Exception as e:  # one board's surprise must not cost the others their results
-        return EnrollResult(device.id, error=f"unexpected {type(e).__name__}: {e}",
-                            seconds=clock() - started)
+        return EnrollResult(device.id, error=unexpected(e), seconds=clock() - started)
     finally:
         if conn is not None:
             conn.close()
@@ -256,24 +258,25 @@ def enroll_one(device: Device, connect: Connect, settings: Settings, contexts: C
 def _bootstrap(device: Device, conn: Connection, settings: Settings, config: str,
                contexts: Contexts, progress: Progress, started: float,
                clock: Callable[[], float]) -> EnrollResult:
-    progress(device.id, "checking for the agent image")
+    progress.stage(device.id, "checking for the agent image")
     check = conn.run(sudo(device, image_check(settings.image)), timeout=60)
     if not check.ok or check.text.strip() not in ("present", "missing"):
         return EnrollResult(device.id, error=f"checking for the agent image: {check.why()}",
                             hint=_sudo_hint(device, check), seconds=clock() - started)
     send = check.text.strip() == "missing"
     if send:
-        progress(device.id, "making the agent image's build context")
+        progress.stage(device.id, "making the agent image's build context")
         data = contexts.get(device.arch)
-        progress(device.id, f"sending the agent image's build context ({len(data) >> 10} KiB)")
+        progress.stage(device.id, "sending the agent image's build context "
+                       f"({len(data) >> 10} KiB)")
         put = f"mkdir -p {shlex.quote(str(Path(CONTEXT_PATH).parent))} && " \
               + put_command(CONTEXT_PATH, 0o600)
         sent = conn.run(sudo(device, put), stdin=data, timeout=PLAYBOOK_TIMEOUT_S)
         if not sent.ok:
             return EnrollResult(device.id, error=f"sending the build context: {sent.why()}",
                                 seconds=clock() - started)
-    progress(device.id, "building the agent image, then bootstrapping" if send
-             else "bootstrapping")
+    progress.stage(device.id, "building the agent image, then bootstrapping" if send
+                   else "bootstrapping")
     env = playbook_env(settings, config, context=send)
     script = playbooks.script("bootstrap") + "\n" + playbook_then(settings.password) + "\n"
     done = conn.run(sudo(device, playbooks.command(env)), stdin=script.encode(),

@@ -25,6 +25,7 @@ from fleet.errors import (
     SshAuthError,
     SshConnectError,
 )
+from fleet.fanout import Stages
 from fleet.model import Arch, Broker, Device, SshTarget
 from fleet.profiles import PROFILES
 from fleet.ssh import playbooks
@@ -300,7 +301,7 @@ def test_one_failing_board_never_stops_the_others_and_results_keep_their_order()
             seen.append((device_id, doing))
 
     results = enroll.enroll(devices, connect, settings(), contexts=Contexts(), parallel=3,
-                            progress=progress)
+                            progress=Stages(progress))
     assert [r.device for r in results] == [d.id for d in devices]
     assert [r.ok for r in results] == [True, False, False, False, True]
     assert sorted(closed) == ["pi-01", "pi-05"]
