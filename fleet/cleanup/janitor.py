@@ -6,11 +6,12 @@ every action is an event. What is safe to reclaim is fleet/cleanup/rules.py's to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
 from fleet.cleanup.rules import SAFE, Policy, Reclaim, Rules, due, for_policy
+from fleet.fanout import Background
 from fleet.model import Device
 from fleet.ssh.hostkeys import KnownHosts
 
@@ -47,7 +48,7 @@ class Janitor:
         self._devices = {d.id: d for d in devices}
         self._clean = clean
         self._cooldown_s = cooldown_s
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fleet-janitor")
+        self._pool = Background(workers, name="fleet-janitor")
         self._running: dict[str, Future[DeviceCleanup]] = {}
         self._last_run: dict[str, float] = {}
 
@@ -60,14 +61,16 @@ class Janitor:
                                   last_run=self._last_run, cooldown_s=self._cooldown_s):
             used, total = known[device]
             self._last_run[device] = now
-            self._running[device] = self._pool.submit(
-                self._clean, self._devices[device],
-                lambda r: for_policy(r, self.policy))
+            self._running[device] = self._pool.submit(self._devices[device], self._work,
+                                                      _crashed)
             notes.append(Note(device, "cleanup_started",
                               f"disk at {100 * used / total:.1f} %, over "
                               f"{self.policy.high_pct:g} %: reclaiming down to "
                               f"{self.policy.low_pct:g} %"))
         return notes
+
+    def _work(self, device: Device) -> DeviceCleanup:
+        return self._clean(device, lambda r: for_policy(r, self.policy))
 
     def _finished(self) -> list[Note]:
         notes = []
@@ -77,16 +80,19 @@ class Janitor:
             del self._running[device]
             if future.cancelled():
                 notes.append(Note(device, "cleanup_cancelled", "the controller stopped first"))
-            elif (error := future.exception()) is not None:  # a bug: an event, not a crash
-                notes.append(Note(device, "cleanup_failed", f"{type(error).__name__}: {error}"))
             else:
                 notes += report(future.result())
         return notes
 
     def close(self, wait: bool = True) -> list[Note]:
         """Stop starting work; with `wait`, let what runs finish and report it."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._pool.close(wait=wait, cancel=True)
         return self._finished() if wait else []
+
+
+def _crashed(device: Device, error: Exception) -> DeviceCleanup:
+    """A bug in the cleaning: an event like any failure, never a crash of the controller."""
+    return DeviceCleanup(device.id, error=f"{type(error).__name__}: {error}")
 
 
 def report(result: DeviceCleanup) -> list[Note]:

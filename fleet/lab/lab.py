@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from fleet.deploy import agent_image
 from fleet.errors import LabError
+from fleet.fanout import fan_out, fan_out_or_raise
 from fleet.lab import agents, device, images, junk
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
@@ -29,14 +29,14 @@ from fleet.lab.host import (
 )
 from fleet.lab.spec import LabDevice, LabSpec
 
-Progress = Callable[[str], None]
-T = TypeVar("T")
-R = TypeVar("R")
+Progress = Callable[[str], None]  # what the whole lab is doing now
 _PARALLEL = 8
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatus:
+    """One lab device's check (a fleet.fanout.Outcome): its sshd, dockerd and agent."""
+
     id: str
     ip: str
     profile: str
@@ -44,6 +44,20 @@ class DeviceStatus:
     docker: bool
     agent: bool | None  # its container is running; None: no agent here (bare, or --no-agent)
     bare: bool = False  # a stock board, not enrolled: no agent, not in the inventory
+
+    @property
+    def device(self) -> str:
+        return self.id
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error(self) -> str | None:
+        down = [what for what, up in (("ssh", self.ssh), ("docker", self.docker),
+                                      ("agent", self.agent is not False)) if not up]
+        return f"{', '.join(down)} not answering" if down else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +139,12 @@ def status(spec: LabSpec) -> LabStatus:
                             agent=(docker and agents.running(spec, d)) if has_agent else None,
                             bare=d.bare)
 
-    return LabStatus(spec.name, tuple(_each(devices, check)), spec.broker, str(spec.inventory))
+    def failed(d: LabDevice, _error: Exception) -> DeviceStatus:
+        return DeviceStatus(d.id, d.ip, d.profile, ssh=False, docker=False,
+                            agent=False if with_agents and not d.bare else None, bare=d.bare)
+
+    checked = fan_out(devices, check, parallel=_PARALLEL, failed=failed, name="lab")
+    return LabStatus(spec.name, tuple(checked), spec.broker, str(spec.inventory))
 
 
 def plant_junk(spec: LabSpec, device_id: str, *, fill_pct: float | None = None,
@@ -259,10 +278,9 @@ def _unmount_under(root: Path) -> None:
         run(["umount", "-l", point], check=False)
 
 
-def _each(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
-    """`work` on every item, a few at a time; the first failure is raised."""
-    with ThreadPoolExecutor(_PARALLEL) as pool:
-        return list(pool.map(work, items))
+def _each(items: Iterable[LabDevice], work: Callable[[LabDevice], object]) -> None:
+    """`work` on every device, a few at a time; then the first failure is raised."""
+    fan_out_or_raise(items, work, parallel=_PARALLEL, name="lab")
 
 
 def _devices(state: dict[str, Any]) -> list[LabDevice]:
