@@ -213,3 +213,23 @@ def test_the_architecture_lists_exactly_the_packages_that_exist() -> None:
 def test_the_architecture_ranks_each_package_as_the_rule_does() -> None:
     documented = {path: rank for rank, path in _documented()}
     assert documented == {path: _rank(_path_package(path)) for path in documented}
+
+
+def _links(markdown: Path) -> list[str]:
+    return re.findall(r"\]\(([^)\s]+)\)", markdown.read_text())
+
+
+def test_the_readme_and_the_architecture_link_only_into_the_repository() -> None:
+    outside = [
+        f"{_relative(page)}: {target}"
+        for page in (ROOT / "README.md", ARCHITECTURE)
+        for target in _links(page)
+        if not (page.parent / target.split("#")[0]).resolve().is_relative_to(ROOT)
+        or not (page.parent / target.split("#")[0]).resolve().exists()
+        or "://" in target
+    ]
+    assert outside == []
+
+
+def test_the_readme_links_the_architecture() -> None:
+    assert "docs/architecture.md" in _links(ROOT / "README.md")
