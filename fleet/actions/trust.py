@@ -1,0 +1,80 @@
+"""`fleet trust`: check every device's SSH host key against its pin, its agent's mDNS
+fingerprint or the one the user typed; a result per device, none stopping the others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fleet.actions.discover import CheckKey, Scanner
+from fleet.errors import ConfigError, FleetError, HostKeyError
+from fleet.fanout import QUIET, Progress, fan_out, unexpected
+from fleet.lan import discovery
+from fleet.model import Device
+from fleet.render.discover import match
+from fleet.ssh import trust
+from fleet.ssh.hostkeys import KnownHosts
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """One device's host key: trusted (kept, pinned or replaced), refused, or not reached."""
+
+    device: str
+    host: str
+    port: int
+    trusted: trust.TrustResult | None = None
+    refused: HostKeyError | None = None
+    unreachable: str | None = None  # why no key could be checked
+
+    @property
+    def ok(self) -> bool:
+        return self.trusted is not None
+
+    @property
+    def error(self) -> str | None:
+        return str(self.refused) if self.refused else self.unreachable
+
+
+def check_all(devices: Sequence[Device], store: KnownHosts, *, scan: Scanner,
+              accept: str | None = None, check: CheckKey = trust.check, parallel: int = 8,
+              progress: Progress = QUIET) -> list[KeyCheck]:
+    """Check each device's key, reading the fingerprints the agents advertise if any is unpinned.
+
+    `accept` (a fingerprint the user read on the board) takes exactly one device, so
+    it is never accepted for the wrong board: ConfigError otherwise.
+    """
+    if accept and len(devices) != 1:
+        raise ConfigError("--accept takes one device: name it, so a fingerprint is never "
+                          "accepted for the wrong board")
+    advertised: dict[str, str] = {}
+    if not accept and any(store.pinned(d.id) is None for d in devices):
+        advertised = advertised_fingerprints(devices, scan)
+
+    def one(d: Device) -> KeyCheck:
+        progress.stage(d.id, "checking its host key")
+        result = _check_one(d, store, check, advertised.get(d.id), accept)
+        progress.stage(d.id, "done" if result.ok else "failed")
+        return result
+
+    return fan_out(devices, one, parallel=parallel, name="trust",
+                   failed=lambda d, e: KeyCheck(d.id, d.host, d.ssh.port,
+                                                unreachable=unexpected(e)))
+
+
+def advertised_fingerprints(devices: Sequence[Device], scan: Scanner) -> dict[str, str]:
+    """Device id -> the host key fingerprint its agent advertises over mDNS (TXT `fp`)."""
+    found = match(scan(discovery.names_to_resolve(devices)), devices)
+    return {f.inventory_id: f.seen.advert.ssh_fingerprint for f in found
+            if f.inventory_id and f.seen.advert and f.seen.advert.ssh_fingerprint}
+
+
+def _check_one(d: Device, store: KnownHosts, check: CheckKey, advertised: str | None,
+               accept: str | None) -> KeyCheck:
+    try:
+        result = check(d.id, d.host, d.ssh.port, store, advertised=advertised, accept=accept)
+    except HostKeyError as e:
+        return KeyCheck(d.id, d.host, d.ssh.port, refused=e)
+    except FleetError as e:
+        return KeyCheck(d.id, d.host, d.ssh.port, unreachable=str(e))
+    return KeyCheck(d.id, d.host, d.ssh.port, trusted=result)
