@@ -4,22 +4,29 @@ One thread owns the view: `step` applies what the ingest workers handed over,
 then the browser's events, then lets the janitor (the cleanup policy) see the
 disks the heartbeats report, so the view needs no locks. Every sighting,
 departure, skipped record and cleanup action is an event in the store.
+`run` is `fleet daemon`: a Controller stepped until SIGTERM, its fleet's mode logged.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from fleet.bus.ingest import Ingest
-from fleet.cleanup.janitor import Janitor, Note
+from fleet.cleanup.janitor import Janitor, Note, over_ssh
+from fleet.cleanup.rules import Policy
 from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.lan.discovery import BackgroundBrowser, names_to_resolve
 from fleet.lan.sightings import DeviceGone, DeviceSeen, Event, Rejected
-from fleet.model import Inventory
+from fleet.model import Device, Inventory
+from fleet.ssh.hostkeys import KnownHosts
 
 log = logging.getLogger(__name__)
 JANITOR_EVERY_S = 5.0  # as often as a heartbeat: disks fill over minutes, not milliseconds
@@ -105,3 +112,58 @@ class Controller:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+# -- fleet daemon: the headless loop -----------------------------------------------------------
+
+class Steps(Protocol):
+    """What `serve` drives: a Controller, or a test's stand-in."""
+
+    view: FleetView
+
+    def step(self, timeout: float = 0.5) -> None: ...
+
+
+def cleaner(devices: Sequence[Device], known: KnownHosts, *, high_pct: float, low_pct: float,
+            cooldown_s: float) -> Janitor:
+    """The janitor cleaning boards over SSH above `high_pct` of their disk, down to `low_pct`.
+
+    Raises ValueError if the percentages make no policy (say, low above high).
+    """
+    policy = Policy(high_pct=high_pct, low_pct=low_pct)
+    return Janitor(devices, policy, over_ssh(known), cooldown_s=cooldown_s)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set, so the loop ends and the controller stops cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def serve(controller: Steps, stop: threading.Event, *, summary_s: float,
+          clock: Callable[[], float] = time.time,
+          monotonic: Callable[[], float] = time.monotonic) -> None:
+    """Step the controller until `stop` is set, logging the fleet's mode every `summary_s`."""
+    summary_due = monotonic() + summary_s
+    while not stop.is_set():
+        controller.step(0.5)
+        if monotonic() >= summary_due:
+            s = controller.view.summary(clock())
+            log.info("fleet %s: %d/%d active, %d degraded, %d offline", s.mode.value,
+                     s.active, s.total, s.degraded, s.offline)
+            summary_due += summary_s
+
+
+def run(inventory: Inventory, *, store_path: Path | None = None, workers: int = 2,
+        discover: bool = True, interfaces: Sequence[str] = (), janitor: Janitor | None = None,
+        summary_s: float = 30.0, stop: threading.Event | None = None) -> None:
+    """`fleet daemon`: the controller over the state store until `stop` (default: SIGTERM)."""
+    stop = stop if stop is not None else stop_on_signals()
+    with Store(store_path) as store, \
+            Controller(inventory, store, workers=workers, discover=discover,
+                       interfaces=interfaces, janitor=janitor) as controller:
+        log.info("fleet daemon: %d devices, broker %s:%s, store %s", len(inventory.devices),
+                 inventory.broker.host, inventory.broker.port, store.path)
+        serve(controller, stop, summary_s=summary_s)
