@@ -239,7 +239,8 @@ def _images(device: str, text: str) -> tuple[Image, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DeviceCleanup:
-    """One board's cleanup: what it held, what was chosen and, when applied, how it went."""
+    """One board's cleanup: what it held, what was chosen and, when applied, how it went
+    (a fleet.fanout.Outcome)."""
 
     device: str
     reclaim: Reclaim | None = None  # None: it could not be scanned
@@ -275,14 +276,13 @@ def clean(conn: Connection, device: str, rules: Rules, *, user: str = "root",
         return DeviceCleanup(device, chosen, error=str(e))
 
 
-def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
-                   apply: bool = False, chosen: Reclaim | None = None,
-                   choose: Callable[[Reclaim], Reclaim] = lambda r: r,
-                   timeout: float = 10.0) -> DeviceCleanup:
-    """`clean` over a pinned SSH session; with `chosen`, reclaim exactly those items (what
-    a person was shown and confirmed), without scanning again. Never raises FleetError."""
+def clean_device(device: Device, connect: Callable[[Device], Connection], rules: Rules, *,
+                 apply: bool = False, chosen: Reclaim | None = None,
+                 choose: Callable[[Reclaim], Reclaim] = lambda r: r) -> DeviceCleanup:
+    """`clean` over a connection from `connect`; with `chosen`, reclaim exactly those items
+    (what a person was shown and confirmed), without scanning again. Never raises FleetError."""
     try:
-        conn = SshConnection(device, known, timeout=timeout)
+        conn = connect(device)
     except FleetError as e:
         return DeviceCleanup(device.id, error=str(e))
     try:
@@ -295,6 +295,15 @@ def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
         return DeviceCleanup(device.id, chosen, error=str(e))
     finally:
         conn.close()
+
+
+def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
+                   apply: bool = False, chosen: Reclaim | None = None,
+                   choose: Callable[[Reclaim], Reclaim] = lambda r: r,
+                   timeout: float = 10.0) -> DeviceCleanup:
+    """`clean_device` over a pinned SSH session."""
+    return clean_device(device, lambda d: SshConnection(d, known, timeout=timeout), rules,
+                        apply=apply, chosen=chosen, choose=choose)
 
 
 def make_room(users: Mapping[str, str], planned: Iterable[str]) -> Callable[

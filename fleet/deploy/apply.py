@@ -49,6 +49,10 @@ class Prepared:
     failed: dict[str, str]  # device -> why it could not be read
     images: dict[str, Image]  # ref -> the image in the image source
     connections: dict[str, Connection] = field(default_factory=dict)
+    # What the plan was made from, for planning again against the same state (a what-if):
+    states: tuple[DeviceState, ...] = ()  # every device, with the ports others hold on it
+    services: tuple[Service, ...] = ()  # the stack's, each placed only where its image runs
+    running: tuple[Placement, ...] = ()  # the stack's replicas running now
 
     def close(self) -> None:
         for conn in self.connections.values():
@@ -116,7 +120,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
         wanted[p.device].append(
             containers.spec(stack.name, service, p, ids.get(service.image, ""), digests))
     steps = {d: operations.steps(facts[d], stack.name, specs) for d, specs in wanted.items()}
-    return Prepared(stack, plan, steps, facts, failed, images, connections)
+    return Prepared(stack, plan, steps, facts, failed, images, connections,
+                    tuple(states), services, tuple(running))
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
