@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fleet import profiles
 from fleet.errors import InvalidDeviceIdError
 from fleet.model import DEVICE_ID, Arch, Device, Resources, validate_device_id
+from tests import kit
 
 
 @pytest.mark.parametrize("value", [
@@ -90,5 +91,4 @@ def test_device_rejects_an_invalid_id() -> None:
 
 def test_device_budget_is_its_profiles() -> None:
     profile = profiles.get("pi5-8g")
-    device = Device(id="pi-1", host="pi-1.local", profile=profile, arch=Arch.ARM64)
-    assert device.budget == profile.budget
+    assert kit.device(profile=profile).budget == profile.budget

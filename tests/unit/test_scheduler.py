@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +13,6 @@ from fleet.config import stack
 from fleet.model import (
     Arch,
     Constraint,
-    Device,
     DeviceState,
     Placement,
     Plan,
@@ -27,20 +24,10 @@ from fleet.model import (
     Strategy,
 )
 from fleet.scheduler import OVERHEAD_MB, need, need_of, plan, volume_bound, what_if
+from tests.kit import device, service
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 PI8 = profiles.get("pi4b-8g")
-
-
-def device(id: str = "pi-1", profile: str = "pi4b-8g", **overrides: Any) -> Device:
-    p = profiles.get(profile)
-    return replace(Device(id, f"{id}.local", p, p.arch), **overrides)
-
-
-def svc(name: str = "web", mem: int = 64, disk: int = 100, cpu: int = 0,
-        **overrides: Any) -> Service:
-    return Service(name, "fleet/workload:latest", request=Resources(mem, disk, cpu),
-                   **overrides)
 
 
 def where(p: Plan) -> dict[tuple[str, int], str]:
@@ -55,98 +42,98 @@ def label(key: str, value: str, equal: bool = True) -> Constraint:
 BIG = PI8.budget
 # Each rule: a device, what already uses it, the service, and the reason it is refused.
 RULES: list[tuple[str, DeviceState, Service, str]] = [
-    ("memory", DeviceState(device()), svc(mem=9 * 1024),
+    ("memory", DeviceState(device()), service(mem_mb=9 * 1024),
      f"needs 9.0 GiB memory, {BIG.mem_mb / 1024:.1f} free"),
     ("memory, small", DeviceState(device(), used=Resources(mem_mb=BIG.mem_mb - 20)),
-     svc(mem=64), "needs 70 MiB memory, 20 free"),
-    ("disk", DeviceState(device()), svc(disk=30 * 1024),
+     service(mem_mb=64), "needs 70 MiB memory, 20 free"),
+    ("disk", DeviceState(device()), service(disk_mb=30 * 1024),
      f"needs 30.0 GiB disk, {BIG.disk_mb / 1024:.1f} free"),
-    ("cpu", DeviceState(device(), used=Resources(cpu_millis=3200)), svc(cpu=1500),
+    ("cpu", DeviceState(device(), used=Resources(cpu_millis=3200)), service(cpu_millis=1500),
      "needs 1.5 CPU, 0.8 free"),
-    ("arch", DeviceState(device(arch=Arch.ARMV7)), svc(archs=frozenset({Arch.ARM64})),
+    ("arch", DeviceState(device(arch=Arch.ARMV7)), service(archs=frozenset({Arch.ARM64})),
      "arch armv7, image arm64 only"),
-    ("gpu", DeviceState(device()), svc(gpu=True), "no GPU"),
-    ("label", DeviceState(device(labels={"site": "house"})), svc(constraints=(label("site",
+    ("gpu", DeviceState(device()), service(gpu=True), "no GPU"),
+    ("label", DeviceState(device(labels={"site": "house"})), service(constraints=(label("site",
      "shed"),)), "constraint node.labels.site == shed"),
-    ("label via site", DeviceState(device(site="house")), svc(constraints=(label("site",
+    ("label via site", DeviceState(device(site="house")), service(constraints=(label("site",
      "shed"),)), "constraint node.labels.site == shed"),
-    ("label !=", DeviceState(device(labels={"tier": "edge"})), svc(constraints=(label("tier",
+    ("label !=", DeviceState(device(labels={"tier": "edge"})), service(constraints=(label("tier",
      "edge", False),)), "constraint node.labels.tier != edge"),
-    ("hostname", DeviceState(device()), svc(constraints=(Constraint(
+    ("hostname", DeviceState(device()), service(constraints=(Constraint(
         "hostname", "", True, "pi-9", "node.hostname == pi-9"),)),
      "constraint node.hostname == pi-9"),
-    ("arch constraint", DeviceState(device()), svc(constraints=(Constraint(
+    ("arch constraint", DeviceState(device()), service(constraints=(Constraint(
         "arch", "", True, "amd64", "node.platform.arch == x86_64"),)),
      "constraint node.platform.arch == x86_64"),
     ("fixed port", DeviceState(device(), ports_taken=frozenset({(3067, "tcp")})),
-     svc(ports=(PortWant(80, 3067),)), "port 3067 taken"),
+     service(ports=(PortWant(80, 3067),)), "port 3067 taken"),
     ("port range full", DeviceState(device(), ports_taken=frozenset({(3067, "tcp"),
-     (3068, "tcp")})), svc(ports=(PortWant(80),), port_range=PortRange(3067, 3068)),
+     (3068, "tcp")})), service(ports=(PortWant(80),), port_range=PortRange(3067, 3068)),
      "no free port in 3067-3068"),
 ]
 
 
-@pytest.mark.parametrize(("state", "service", "reason"), [r[1:] for r in RULES],
+@pytest.mark.parametrize(("state", "wanted", "reason"), [r[1:] for r in RULES],
                          ids=[r[0] for r in RULES])
-def test_each_rule_refuses_with_its_reason(state: DeviceState, service: Service,
+def test_each_rule_refuses_with_its_reason(state: DeviceState, wanted: Service,
                                            reason: str) -> None:
-    p = plan([state], [service])
+    p = plan([state], [wanted])
     assert p.placements == ()
     assert [(u.service, u.replica, dict(u.reasons)) for u in p.unplaced] == [
-        (service.name, 0, {reason: 1})]
+        (wanted.name, 0, {reason: 1})]
 
 
-@pytest.mark.parametrize(("state", "service"), [
-    (DeviceState(device(arch=Arch.ARMV7)), svc(archs=frozenset({Arch.ARM64, Arch.ARMV7}))),
-    (DeviceState(device("orin", "jetson-orin-nano-8g")), svc(gpu=True)),
-    (DeviceState(device(labels={"site": "shed"})), svc(constraints=(label("site", "shed"),))),
-    (DeviceState(device(site="shed")), svc(constraints=(label("site", "shed"),))),
-    (DeviceState(device(), ports_taken=frozenset({(3067, "udp")})), svc(ports=(PortWant(80,
+@pytest.mark.parametrize(("state", "wanted"), [
+    (DeviceState(device(arch=Arch.ARMV7)), service(archs=frozenset({Arch.ARM64, Arch.ARMV7}))),
+    (DeviceState(device("orin", "jetson-orin-nano-8g")), service(gpu=True)),
+    (DeviceState(device(labels={"site": "shed"})), service(constraints=(label("site", "shed"),))),
+    (DeviceState(device(site="shed")), service(constraints=(label("site", "shed"),))),
+    (DeviceState(device(), ports_taken=frozenset({(3067, "udp")})), service(ports=(PortWant(80,
                                                                                          3067),))),
-    (DeviceState(device(), used=BIG - Resources(mem_mb=64 + OVERHEAD_MB, disk_mb=100)), svc()),
+    (DeviceState(device(), used=BIG - Resources(mem_mb=64 + OVERHEAD_MB, disk_mb=100)), service()),
 ])
 def test_the_same_rules_let_a_fitting_device_through(state: DeviceState,
-                                                     service: Service) -> None:
-    assert len(plan([state], [service]).placements) == 1
+                                                     wanted: Service) -> None:
+    assert len(plan([state], [wanted]).placements) == 1
 
 
 def test_replicas_avoid_each_other_unless_allowed() -> None:
     devices = [device("pi-1"), device("pi-2")]
-    p = plan(devices, [svc(replicas=3)])
+    p = plan(devices, [service(replicas=3)])
     assert sorted(where(p).values()) == ["pi-1", "pi-2"]
     assert [dict(u.reasons) for u in p.unplaced] == [{"replica of web already here": 2}]
-    two = plan(devices, [svc(replicas=3, max_per_device=2)])
+    two = plan(devices, [service(replicas=3, max_per_device=2)])
     assert len(two.placements) == 3 and two.devices_used == 2
 
 
 def test_reasons_count_devices_and_take_the_first_failing_rule() -> None:
     devices = [device("pi-1"), device("pi-2"), device("orin", "jetson-orin-nano-8g"),
                device("small", "pi4b-2g")]
-    p = plan(devices, [svc(mem=8500)])
+    p = plan(devices, [service(mem_mb=8500)])
     # Resource reasons are merged: the device closest to fitting speaks for all.
     assert dict(p.unplaced[0].reasons) == {
         f"needs 8.3 GiB memory, at most {BIG.mem_mb / 1024:.1f} free": 4}
-    gpu = plan(devices, [svc(gpu=True, mem=9000)])
+    gpu = plan(devices, [service(gpu=True, mem_mb=9000)])
     assert dict(gpu.unplaced[0].reasons) == {"no GPU": 3, "needs 8.8 GiB memory, 7.1 free": 1}
 
 
 def test_overhead_per_container_is_counted() -> None:
-    assert need_of(svc(mem=64)) == Resources(64 + OVERHEAD_MB, 100, 0)
+    assert need_of(service(mem_mb=64)) == Resources(64 + OVERHEAD_MB, 100, 0)
     budget = PI8.budget.mem_mb
     fits = budget // (64 + OVERHEAD_MB)
-    p = plan([device()], [svc(f"s{k}", mem=64, disk=1) for k in range(fits + 1)])
+    p = plan([device()], [service(f"s{k}", mem_mb=64, disk_mb=1) for k in range(fits + 1)])
     assert len(p.placements) == fits and len(p.unplaced) == 1
 
 
 def test_packing_fills_one_device_before_the_next() -> None:
     p = plan([device("pi-1"), device("pi-2"), device("pi-3")],
-             [svc(f"s{k}", mem=512) for k in range(6)])
+             [service(f"s{k}", mem_mb=512) for k in range(6)])
     assert p.devices_used == 1
 
 
 def test_spread_uses_the_emptiest_devices() -> None:
     devices = [device("pi-1"), device("pi-2"), device("pi-3")]
-    p = plan(devices, [svc(f"s{k}", mem=512, strategy=Strategy.SPREAD, replicas=1)
+    p = plan(devices, [service(f"s{k}", mem_mb=512, strategy=Strategy.SPREAD, replicas=1)
                        for k in range(3)])
     assert sorted(where(p).values()) == ["pi-1", "pi-2", "pi-3"]
 
@@ -154,21 +141,21 @@ def test_spread_uses_the_emptiest_devices() -> None:
 def test_latency_sensitive_prefers_low_impedance_and_avoids_degraded() -> None:
     states = [DeviceState(device("far"), impedance=900), DeviceState(device("near"),
               impedance=40), DeviceState(device("sick"), impedance=10, degraded=True)]
-    fast = svc("control", latency_sensitive=True)
+    fast = service("control", latency_sensitive=True)
     assert where(plan(states, [fast])) == {("control", 0): "near"}
     # The same service without the flag just packs; impedance does not matter.
-    assert where(plan(states, [svc("control")])) == {("control", 0): "far"}
+    assert where(plan(states, [service("control")])) == {("control", 0): "far"}
 
 
 def test_gpu_services_go_to_jetsons_before_others_fill_them() -> None:
     devices = [device("orin", "jetson-orin-nano-8g"), device("pi-1")]
-    services = [svc("cache", mem=4000), svc("infer", mem=5000, gpu=True)]
+    services = [service("cache", mem_mb=4000), service("infer", mem_mb=5000, gpu=True)]
     assert where(plan(devices, services)) == {("cache", 0): "pi-1", ("infer", 0): "orin"}
 
 
 def test_ports_are_allocated_from_the_range_without_clashes() -> None:
-    services = [svc(f"s{k}", mem=16, ports=(PortWant(8080),), port_range=PortRange(3067, 3200))
-                for k in range(140)]
+    services = [service(f"s{k}", mem_mb=16, ports=(PortWant(8080),),
+                        port_range=PortRange(3067, 3200)) for k in range(140)]
     p = plan([device("pi-1"), device("pi-2")], services)
     assert not p.unplaced
     for d in ("pi-1", "pi-2"):
@@ -178,8 +165,8 @@ def test_ports_are_allocated_from_the_range_without_clashes() -> None:
 
 
 def test_fixed_and_allocated_ports_do_not_clash() -> None:
-    services = [svc("a", ports=(PortWant(80, 3067),)),
-                svc("b", ports=(PortWant(80),), port_range=PortRange(3067, 3070))]
+    services = [service("a", ports=(PortWant(80, 3067),)),
+                service("b", ports=(PortWant(80),), port_range=PortRange(3067, 3070))]
     p = plan([device()], services)
     assert {x.service: x.ports for x in p.placements} == {
         "a": (PortBinding(3067, 80),), "b": (PortBinding(3068, 80),)}
@@ -187,7 +174,7 @@ def test_fixed_and_allocated_ports_do_not_clash() -> None:
 
 def test_plans_are_deterministic_and_seeds_only_break_ties() -> None:
     devices = [device(f"pi-{k}") for k in range(5)]
-    services = [svc(f"s{k}", mem=100 * k + 50, replicas=2) for k in range(12)]
+    services = [service(f"s{k}", mem_mb=100 * k + 50, replicas=2) for k in range(12)]
     assert plan(devices, services) == plan(devices, services)
     a, b = plan(devices, services, seed=7), plan(devices, services, seed=7)
     assert a == b and a.seed == 7
@@ -196,11 +183,11 @@ def test_plans_are_deterministic_and_seeds_only_break_ties() -> None:
 
 def test_replanning_keeps_what_fits_and_counts_moves() -> None:
     devices = [device("pi-1"), device("pi-2")]
-    services = [svc("a", mem=3000), svc("b", mem=3000), svc("c", mem=1000)]
+    services = [service("a", mem_mb=3000), service("b", mem_mb=3000), service("c", mem_mb=1000)]
     first = plan(devices, services)
     assert plan(devices, services, running=first.placements).moves == ()
     # b grows past what pi-1 has left beside a: only b moves.
-    grown = [services[0], svc("b", mem=5000), services[2]]
+    grown = [services[0], service("b", mem_mb=5000), services[2]]
     running = [Placement("a", 0, "pi-1"), Placement("b", 0, "pi-1"), Placement("c", 0, "pi-2")]
     again = plan(devices, grown, running=running)
     assert [(m.service, m.source, m.target) for m in again.moves] == [("b", "pi-1", "pi-2")]
@@ -210,13 +197,13 @@ def test_replanning_keeps_what_fits_and_counts_moves() -> None:
 def test_replanning_stops_removed_services_and_moves_off_gone_devices() -> None:
     running = [Placement("old", 0, "pi-1"), Placement("web", 0, "gone"),
                Placement("web", 1, "pi-1")]
-    p = plan([device("pi-1"), device("pi-2")], [svc(replicas=1)], running=running)
+    p = plan([device("pi-1"), device("pi-2")], [service(replicas=1)], running=running)
     assert [(s.service, s.replica) for s in p.stops] == [("old", 0), ("web", 1)]
     assert [(m.service, m.source) for m in p.moves] == [("web", "gone")]
 
 
 def test_replanning_keeps_allocated_ports() -> None:
-    s = svc(ports=(PortWant(80),), port_range=PortRange(3067, 3200))
+    s = service(ports=(PortWant(80),), port_range=PortRange(3067, 3200))
     running = [Placement("web", 0, "pi-1", (PortBinding(3150, 80),))]
     p = plan([device("pi-1")], [s], running=running)
     assert p.placements[0].ports == (PortBinding(3150, 80),) and not p.moves
@@ -226,10 +213,10 @@ def test_what_if_adds_named_imaginary_devices_and_need_finds_the_fewest() -> Non
     states = what_if([device("what-if-pi4b-8g-1")], [(PI8, 2)])
     assert [s.device.id for s in states] == ["what-if-pi4b-8g-1", "what-if-pi4b-8g-2",
                                              "what-if-pi4b-8g-3"]
-    services = [svc(f"s{k}", mem=3000) for k in range(5)]
+    services = [service(f"s{k}", mem_mb=3000) for k in range(5)]
     assert need(PI8, [device()], services) == 2
     assert need(PI8, [], services) == 3
-    assert need(PI8, [], [svc(gpu=True)]) is None
+    assert need(PI8, [], [service(gpu=True)]) is None
 
 
 def test_volume_bound() -> None:
@@ -286,8 +273,8 @@ def _assert_valid(p: Plan) -> None:
 
 
 services_st = st.lists(st.builds(
-    lambda k, mem, disk, cpu, replicas, gpu, port, spread: svc(
-        f"s{k}", mem, disk, cpu, replicas=replicas, gpu=gpu,
+    lambda k, mem, disk, cpu, replicas, gpu, port, spread: service(
+        f"s{k}", mem_mb=mem, disk_mb=disk, cpu_millis=cpu, replicas=replicas, gpu=gpu,
         ports=(PortWant(80, port),) if port else (PortWant(81),),
         port_range=PortRange(3067, 3070),
         strategy=Strategy.SPREAD if spread else Strategy.PACK),

@@ -7,13 +7,13 @@ from rich.console import Console
 from fleet.health.view import FleetView
 from fleet.render.status import render, status_json
 from fleet.wire import Containers, Heartbeat, WireImpedance
+from tests.kit import heartbeat
 
 
 def hb() -> Heartbeat:
-    return Heartbeat(v=1, seq=3, clock=0.0, cpu_pct=4.0, load1=0.2, mem_used_mb=1200,
-                     mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=2400,
-                     disk_total_mb=30005, disk_budget_mb=24005,
-                     impedance=WireImpedance(3.0, 40.0, 1, 0.5, 1.0), temp_c=48.0,
+    """What the table and the JSON show: memory, problems, throttling and the link."""
+    return heartbeat(seq=3, cpu_pct=4.0, mem_used_mb=1200, mem_budget_mb=7840,
+                     impedance=WireImpedance(3.0, 40.0, 1, 0.5, 1.0),
                      throttled=["under-voltage now"], containers=Containers(3, 4),
                      problems=["disk full"])
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from fleet import profiles
 from fleet.config.stack import loads_stack
 from fleet.errors import ConfigError, FleetError
-from fleet.model import Device, Plan
+from fleet.model import Plan
 from fleet.scheduler import plan as make_plan
+from tests import kit
 from tui.app import FleetApp
 from tui.client import (
     CleanupItem,
@@ -91,9 +91,7 @@ class FakeClient:
         self.deploy_gate = threading.Event()  # the deploy ends when the test opens it
         self.deploy_gate.set()
         self.fail_devices: set[str] = set()
-        profile = profiles.get("pi4b-8g")
-        self.devices = [Device(r.id, f"{r.id}.local", profile, profile.arch)
-                        for r in self.latest.devices]
+        self.devices = [kit.device(r.id) for r in self.latest.devices]
         self.scanned: list[tuple[str, ...]] = []
         self.cleaned: list[tuple[str, tuple[CleanupItem, ...]]] = []
         self.unreachable: set[str] = set()  # scans of these fail as SSH would
