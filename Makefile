@@ -1,9 +1,17 @@
 # fleet: `make setup` installs everything on a fresh Debian/Ubuntu machine;
 # `make demo` and `make test` run it first. Run as root or with sudo.
+#
+# Python packages come from hash-pinned lock files in requirements/: runtime.txt (what a
+# gateway installs), tui.txt (+ the tui extra), dev.txt (+ the dev extra: what `make setup`,
+# CI and the tests install). After editing pyproject.toml's dependencies, `make lock`
+# rewrites them keeping every other pin; `make lock-upgrade` moves all to the newest
+# releases. Both run uv from its own pinned venv, .venv-lock. Commit the locks' diff.
 
 SHELL := /bin/bash
 VENV := .venv
 FLEET := $(VENV)/bin/fleet
+LOCKS := requirements/runtime.txt requirements/tui.txt requirements/dev.txt
+LOCK_VENV := .venv-lock
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # What the lab and the tests run: a dockerd, sshd and mosquitto per lab, and
 # the tools that build the lab's images without a registry.
@@ -21,7 +29,7 @@ DEMO_BARE_KEY := /var/lib/fleet-lab/demo/devices/raspberrypi/etc-ssh/ssh_host_ed
 DEMO_AGENT_BASE := fleet/agent-base:bookworm
 DEMO_FLEET := $(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY)
 
-.PHONY: setup demo test test-unit bench lint clean snapshots
+.PHONY: setup lock lock-upgrade demo test test-unit bench lint clean snapshots
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -34,10 +42,31 @@ setup:
 	fi
 	@$(MAKE) -s $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The dev lock, then fleet itself, built by the lock's setuptools without fetching one;
+# then anything the lock no longer lists leaves, so the venv is the lock and no more.
+$(VENV)/.installed: pyproject.toml $(LOCKS)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[tui,dev]'
+	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements/dev.txt
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@stale=$$($(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^[#-]' \
+		| sed 's/[ =@].*//' | tr 'A-Z_.' 'a-z--' | sort \
+		| comm -23 - <(sed -n 's/^\([a-z0-9][a-z0-9._-]*\)==.*/\1/p' requirements/dev.txt \
+			| tr '_.' '--' | sort)); \
+	if [ -n "$$stale" ]; then \
+		echo "removing what requirements/dev.txt no longer lists:" $$stale; \
+		$(VENV)/bin/python -m pip uninstall -q -y $$stale; \
+	fi
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	requirements/lock.sh
+
+lock-upgrade: $(LOCK_VENV)/.installed
+	requirements/lock.sh --upgrade
+
+$(LOCK_VENV)/.installed: requirements/uv.txt
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --require-hashes -r requirements/uv.txt
 	touch $@
 
 demo: setup
