@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
 
 from fleet import profiles, scheduler
 from fleet.config.stack import Stack
@@ -21,6 +25,7 @@ from fleet.deploy.apply import Connect, prepare
 from fleet.deploy.images import ImageSource
 from fleet.fanout import QUIET, Progress
 from fleet.model import Device, DeviceState, Placement, Plan, Service
+from fleet.render.plan import plan_json, render
 
 
 class Basis(StrEnum):
@@ -71,6 +76,21 @@ class Planned:
     basis: Basis
     need: Need | None = None
     unread: Mapping[str, str] = field(default_factory=dict)  # device -> why
+
+    def json(self) -> dict[str, Any]:
+        """`fleet plan --json`: the plan, what it was made against, and `--need`'s answer."""
+        document = plan_json(self.plan) | {"basis": str(self.basis), "basis_note": self.note,
+                                           "unread": dict(self.unread)}
+        if self.need is not None:
+            document["need"] = {"profile": self.need.profile, "count": self.need.count}
+        return document
+
+    def render(self) -> RenderableType:
+        """The plan for a terminal, ending in what it was made against and `--need`'s line."""
+        parts = [render(self.plan, basis=self.note)]
+        if self.need is not None:
+            parts.append(Text(self.need.line()))
+        return Group(*parts)
 
     @property
     def note(self) -> str:

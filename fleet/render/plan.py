@@ -74,8 +74,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def render(plan: Plan) -> RenderableType:
-    """Per device: its replicas with ports and its fill; then what could not be placed."""
+def render(plan: Plan, *, basis: str = "") -> RenderableType:
+    """Per device: its replicas with ports and its fill; then what could not be placed;
+    `basis`, what it was planned against, last."""
     parts: list[RenderableType] = [_devices_table(plan)]
     if plan.unplaced:
         parts.append(_unplaced_table(plan))
@@ -87,6 +88,8 @@ def render(plan: Plan) -> RenderableType:
         parts.append(Text(f"  move {m.service}#{m.replica}: {m.source} -> {m.target or '-'}"))
     for p in plan.stops:
         parts.append(Text(f"  stop {p.service}#{p.replica} on {p.device}"))
+    if basis:
+        parts.append(Text(basis, style="dim"))
     return Group(*parts)
 
 

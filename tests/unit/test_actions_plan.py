@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from fleet.actions.deploy import Collaborators, Options, deploy
 from fleet.actions.plan import Basis, Boards, plan
@@ -88,3 +89,16 @@ def test_an_unknown_profile_is_refused_before_any_board_is_read(tmp_path: Path) 
 
 def _no_connect(d: Device) -> Connection:
     raise AssertionError(f"{d.id} was contacted")
+
+
+def test_json_and_the_terminal_view_both_say_the_basis(tmp_path: Path) -> None:
+    planned = plan(stack(tmp_path), DEVICES, need="pi4b-8g")
+    document = planned.json()
+    assert document["basis"] == "inventory" and document["basis_note"] == planned.note
+    assert document["need"] == {"profile": "pi4b-8g", "count": 0}
+    assert len(document["placements"]) == 2
+    console = Console(width=120, record=True)
+    console.print(planned.render())
+    text = console.export_text()
+    assert "planned against the inventory's budgets" in text
+    assert "everything fits already: no pi4b-8g to add" in text
