@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -147,3 +148,43 @@ def test_cleanup_refuses_before_contacting_any_board(
     code, out, err = run(capsys, "--inventory", str(EXAMPLE), *argv)
     assert code == EXIT_BAD_INPUT and out == ""
     assert message in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["trust", "shed-pi-1", "kitchen-pi", "--accept", "SHA256:" + "A" * 43],
+     "--accept takes one device"),
+    (["trust", "no-such-board"], "no-such-board"),
+    (["enroll"], "name the devices or groups to enroll, or pass --all-new"),
+    (["enroll", "--all-new", "--parallel", "0"], "--parallel 0: expected at least 1"),
+    (["enroll", "--all-new", "--profile", "pi9"], "--profile: unknown profile 'pi9'"),
+    (["enroll", "shed-pi-1"], "TLS broker"),  # the example's broker: the agent cannot use it
+    (["daemon", "--cleanup-high", "70"], "--cleanup-high/--cleanup-low:"),
+    (["deploy", str(EXAMPLES / "mixed-gpu.compose.yaml"), "--parallel", "0"], "--parallel 0"),
+])
+def test_trust_enroll_daemon_and_deploy_refuse_before_contacting_any_board(
+        capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, "--inventory", str(EXAMPLE), *argv)
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert message in err
+
+
+def test_each_command_is_handled_by_its_groups_module() -> None:
+    from fleet.cli import build_parser
+
+    def handlers(parser: argparse.ArgumentParser, dest: str) -> dict[str, str]:
+        [commands] = [a for a in parser._actions if a.dest == dest]
+        assert isinstance(commands.choices, dict)
+        return {name: getattr(sub.get_default("handler"), "__module__", "-")
+                for name, sub in commands.choices.items()}
+
+    parser = build_parser()
+    assert handlers(parser, "command") == {
+        "profiles": "fleet.cli.inventory", "inventory": "fleet.cli.inventory",
+        "plan": "fleet.cli.plan", "status": "fleet.cli.status",
+        "discover": "fleet.cli.discover", "trust": "fleet.cli.trust",
+        "daemon": "fleet.cli.daemon", "deploy": "fleet.cli.deploy",
+        "cleanup": "fleet.cli.cleanup", "enroll": "fleet.cli.enroll", "tui": "fleet.cli.tui",
+        "agent": "fleet.cli.bench", "bench": "fleet.cli.bench", "lab": "-"}
+    [lab] = [a for a in parser._actions if a.dest == "command"]
+    assert isinstance(lab.choices, dict)
+    assert set(handlers(lab.choices["lab"], "lab_command").values()) == {"fleet.cli.lab"}
