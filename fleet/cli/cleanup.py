@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
 
-from fleet.cleanup.rules import Category
+from fleet.cleanup.rules import Category, Item
 from fleet.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -21,7 +20,6 @@ from fleet.cli.common import (
 )
 from fleet.config import paths
 from fleet.errors import ConfigError
-from fleet.model import Device
 
 
 def register(commands: Commands) -> None:
@@ -61,62 +59,52 @@ def register(commands: Commands) -> None:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from fleet.cleanup import board as scan
-    from fleet.cleanup import rules as cleanup
+    from fleet.actions import cleanup as cleaning
     from fleet.config import inventory, stack
-    from fleet.deploy.apply import each
-    from fleet.render.cleanup import cleanup_json, mb, render
+    from fleet.render.cleanup import cleanup_json, render
     from fleet.ssh import hostkeys
+    from fleet.ssh.connection import SshConnection
 
     if not args.devices and not args.all:
         raise ConfigError("name the devices or groups to clean, or pass --all")
     at_least_one(args.parallel, "--parallel")
-    categories = frozenset(cleanup.Category(c) for c in args.category) or cleanup.DEFAULT
-    if args.volumes:
-        categories |= {cleanup.Category.VOLUMES}
-    elif cleanup.Category.VOLUMES in categories:
-        raise ConfigError("--category volumes: volumes hold data; pass --volumes to mean it")
-    planned = {*args.keep_image,
-               *(s.image for path in args.stack for s in stack.load_stack(path).services)}
-    rules = cleanup.Rules(categories=categories, tmp_age_days=args.tmp_days,
-                          journal_keep_mb=args.journal_mb, planned=frozenset(planned))
+    rules = cleaning.rules(args.category, volumes=args.volumes,
+                           stacks=[stack.load_stack(p) for p in args.stack],
+                           keep_images=args.keep_image, tmp_days=args.tmp_days,
+                           journal_mb=args.journal_mb)
     inv = inventory.load(paths.inventory(args.inventory))
     devices = inv.devices if args.all else inv.select(args.devices)
     known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
-
-    def work(device: Device, apply: bool,
-             chosen: dict[str, cleanup.Reclaim] | None = None) -> scan.DeviceCleanup:
-        return scan.clean_over_ssh(device, known, rules, apply=apply, timeout=args.timeout,
-                                   chosen=chosen[device.id] if chosen else None)
-
-    apply = args.apply
-    confirm = apply and args.volumes and not args.yes
-    if confirm and not sys.stdin.isatty():
+    ask = args.apply and args.volumes and not args.yes
+    if ask and not sys.stdin.isatty():
         raise ConfigError("--volumes with --apply removes data: confirm on a terminal, "
                           "or pass --yes")
-    with err.status(f"fleet cleanup: {'scanning' if confirm or not apply else 'cleaning'} "
-                    f"{len(devices)} device(s)"):
-        results = each(devices, lambda d: work(d, apply and not confirm), args.parallel)
-    if confirm:
-        volumes = [(r.device, i) for r in results if r.reclaim for i in r.reclaim.items
-                   if i.category is cleanup.Category.VOLUMES]
-        if volumes and not _confirm_volumes(volumes, mb):
-            err.print("nothing was removed")
-            return EXIT_FAILED
-        chosen = {r.device: r.reclaim for r in results if r.reclaim is not None}
-        scanned = {r.device: r for r in results}
-        with err.status(f"fleet cleanup: cleaning {len(chosen)} device(s)"):
-            results = each(devices, lambda d: work(d, True, chosen) if d.id in chosen
-                           else scanned[d.id], args.parallel)
+    doing = "scanning" if ask or not args.apply else "cleaning"
+    with err.status(f"fleet cleanup: {doing} {len(devices)} device(s)") as status:
+        def confirm(volumes: Sequence[tuple[str, Item]]) -> bool:
+            status.stop()  # a spinner would overwrite the question
+            agreed = _confirm_volumes(volumes)
+            status.update(f"fleet cleanup: cleaning {len(devices)} device(s)")
+            status.start()
+            return agreed
+
+        done = cleaning.cleanup(devices, lambda d: SshConnection(d, known, timeout=args.timeout),
+                                rules, apply=args.apply, confirm=confirm if ask else None,
+                                parallel=args.parallel)
+    if done.declined:
+        err.print("nothing was removed")
+        return EXIT_FAILED
     if args.json:
-        print_json(cleanup_json(results, applied=apply))
+        print_json(cleanup_json(list(done.results), applied=done.applied))
     else:
-        out.print(render(results, applied=apply))
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+        out.print(render(list(done.results), applied=done.applied))
+    return EXIT_OK if done.ok else EXIT_FAILED
 
 
-def _confirm_volumes(volumes: list[tuple[str, Any]], mb: Callable[[int], str]) -> bool:
+def _confirm_volumes(volumes: Sequence[tuple[str, Item]]) -> bool:
     """Ask, listing each volume, before its data goes (on a terminal: checked before)."""
+    from fleet.render.cleanup import mb
+
     for device, item in volumes:
         err.print(f"  {device}: {item.label} ({mb(item.bytes)})")
     answer = input(f"remove these {len(volumes)} volume(s) and all their data? [y/N] ")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 from fleet.cli.common import (
@@ -53,12 +51,12 @@ def register(commands: Commands) -> None:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from fleet.cleanup import board as scan
+    from fleet.actions.deploy import Collaborators, Options, deploy
     from fleet.config import inventory, stack
-    from fleet.deploy import apply as rollout
+    from fleet.deploy.apply import Prepared
     from fleet.deploy.images import ImageSource
     from fleet.health import store
-    from fleet.render.deploy import Bars, deploy_json, render_diff, render_results
+    from fleet.render.deploy import Bars, render_diff, render_results
     from fleet.render.plan import render as render_plan
     from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
@@ -66,54 +64,28 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     at_least_one(args.parallel, "--parallel")
     wanted = stack.load_stack(args.stack)
     inv = inventory.load(paths.inventory(args.inventory))
-    devices = inv.devices
     known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     source = ImageSource.from_env([Path(p) for p in args.images])
     quiet = args.json or not err.is_terminal
     with Progress(*Bars.columns(), console=err, disable=quiet, transient=True) as bars:
-        progress = Bars(bars)
-        prepared = rollout.prepare(
-            wanted, devices, lambda d: SshConnection(d, known, timeout=args.timeout), source,
-            parallel=max(args.parallel, 8), seed=args.seed, now=time.time(), progress=progress)
-        try:
-            if prepared.plan.unplaced:
-                if args.json:
-                    print_json(deploy_json(prepared, None, None))
-                else:
-                    out.print(render_plan(prepared.plan))
-                    out.print("nothing was changed: the stack does not fit (see the reasons)")
-                return EXIT_FAILED
-            if args.dry_run:
-                if args.json:
-                    print_json(deploy_json(prepared, None, None))
-                else:
-                    out.print(render_diff(prepared, every_step=True))
-                    out.print("dry run: nothing was changed")
-                return EXIT_FAILED if prepared.failed else EXIT_OK
+        def show(prepared: Prepared) -> None:  # the diff, just before any board is changed
             if not args.json:
                 bars.stop()
                 out.print(render_diff(prepared))
                 bars.start()
-            with store.Store(Path(args.store) if args.store else None) as db:
-                deployment = db.deployment_started(
-                    time.time(), wanted.name, json.dumps(deploy_json(prepared, None, None)),
-                    {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
-                keep_free = {d.id: d.profile.reserve.free_disk_pct for d in devices}
-                room = scan.make_room({d.id: d.ssh.user for d in devices},
-                                      {s.image for s in wanted.services}) \
-                    if args.make_room else None
-                results = rollout.apply(prepared, source, parallel=args.parallel,
-                                        keep_free_pct=keep_free, make_room=room,
-                                        progress=progress)
-                db.deployment_finished(deployment, time.time(),
-                                       {r.device: (r.ok, r.error) for r in results})
-                for r in results:
-                    if r.room:  # the cleanup policy acted: an event, as the daemon's are
-                        db.event(time.time(), r.device, "cleanup_make_room", r.room)
-        finally:
-            prepared.close()
+
+        done = deploy(wanted, inv.devices, Collaborators(
+            lambda d: SshConnection(d, known, timeout=args.timeout), source,
+            lambda: store.Store(Path(args.store) if args.store else None), progress=Bars(bars)),
+            Options(args.dry_run, args.make_room, args.parallel, args.seed), before_acting=show)
     if args.json:
-        print_json(deploy_json(prepared, results, deployment))
+        print_json(done.json())
+    elif done.unplaced:
+        out.print(render_plan(done.prepared.plan))
+        out.print("nothing was changed: the stack does not fit (see the reasons)")
+    elif done.dry_run:
+        out.print(render_diff(done.prepared, every_step=True))
+        out.print("dry run: nothing was changed")
     else:
-        out.print(render_results(results))
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+        out.print(render_results(done.results))
+    return EXIT_OK if done.ok else EXIT_FAILED

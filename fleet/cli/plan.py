@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from fleet import profiles
 from fleet.cli.common import EXIT_FAILED, EXIT_OK, Commands, json_flag, out, print_json
 from fleet.config import paths
 
@@ -23,35 +22,14 @@ def register(commands: Commands) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fleet import scheduler
+    from fleet.actions.plan import plan
     from fleet.config import inventory, stack
-    from fleet.render.plan import plan_json, render
 
-    services = stack.load(args.stack)
+    wanted = stack.load_stack(args.stack)
     devices = inventory.load(paths.inventory(args.inventory)).devices
-    extra = [pair for text in args.what_if
-             for pair in profiles.parse_counts(text, "--what-if")]
-    fleet = scheduler.what_if(devices, extra)
-    result = scheduler.plan(fleet, services, seed=args.seed)
-    needed = None
-    if args.need:
-        needed = scheduler.need(profiles.get(args.need, field="--need"), fleet, services,
-                                seed=args.seed)
+    planned = plan(wanted, devices, what_if=args.what_if, need=args.need, seed=args.seed)
     if args.json:
-        document = plan_json(result)
-        if args.need:
-            document["need"] = {"profile": args.need, "count": needed}
-        print_json(document)
+        print_json(planned.json())
     else:
-        out.print(render(result))
-        if args.need:
-            out.print(_need_line(needed, args.need))
-    return EXIT_FAILED if result.unplaced else EXIT_OK
-
-
-def _need_line(needed: int | None, profile: str) -> str:
-    if needed is None:
-        return f"no number of {profile} places everything (see the reasons)"
-    if needed == 0:
-        return f"everything fits already: no {profile} to add"
-    return f"to place everything, add {needed} x {profile}"
+        out.print(planned.render())
+    return EXIT_FAILED if planned.plan.unplaced else EXIT_OK
