@@ -3,7 +3,7 @@ into it and pins the host keys their agents advertise, a result per board."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -14,7 +14,7 @@ from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.lan import discovery
 from fleet.lan.discovery import Scan
 from fleet.model import Device
-from fleet.render.discover import Found, match, missing, new_devices
+from fleet.render.discover import Found
 from fleet.ssh import trust
 from fleet.ssh.hostkeys import KnownHosts
 
@@ -39,6 +39,37 @@ def find(devices: Sequence[Device], scan: Scanner, names: Sequence[str] = ()) ->
     result = scan(discovery.names_to_resolve(devices, names))
     found = match(result, devices)
     return Findings(tuple(found), tuple(missing(found, devices)), result)
+
+
+def match(scan: Scan, devices: Sequence[Device]) -> list[Found]:
+    """Each board found, with the inventory device of the same id, host name or address."""
+    by_key: dict[str, str] = {}
+    for d in devices:
+        by_key.setdefault(d.host.removesuffix(".").lower(), d.id)
+    for d in devices:  # ids win over hosts
+        by_key[d.id] = d.id
+    found = []
+    for seen in sorted(scan.devices, key=lambda s: s.id):
+        keys = [seen.id, seen.host, *seen.addresses]
+        found.append(Found(seen, next((by_key[k] for k in keys if k in by_key), None)))
+    return found
+
+
+def missing(found: Iterable[Found], devices: Iterable[Device]) -> list[str]:
+    """Inventory devices nothing on the LAN answered for."""
+    present = {f.inventory_id for f in found}
+    return [d.id for d in devices if d.id not in present]
+
+
+def new_devices(found: Iterable[Found], today: date) -> list[inventory_add.NewDevice]:
+    """What `--add` writes: every new board, its address (which works without nss-mdns)."""
+    return [inventory_add.NewDevice(
+        id=f.seen.id, host=f.seen.addresses[0],
+        profile=f.seen.advert.profile if f.seen.advert else None,
+        arch=str(f.seen.advert.arch) if f.seen.advert else None,
+        note=f"found by fleet discover on {today.isoformat()} as {f.seen.host}"
+             + ("" if f.seen.enrolled else ": a bare board, no agent yet; check its profile"),
+    ) for f in found if f.new]
 
 
 @dataclass(frozen=True, slots=True)

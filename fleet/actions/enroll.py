@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from fleet.actions.discover import AddDevices, Scanner
+from fleet.actions.discover import AddDevices, Scanner, match, new_devices
 from fleet.config import inventory, inventory_add
 from fleet.deploy import enroll as bootstrap
 from fleet.deploy.enroll import Connect, EnrollResult, Settings
@@ -16,7 +16,6 @@ from fleet.errors import ConfigError
 from fleet.fanout import QUIET, Progress
 from fleet.lan import discovery
 from fleet.model import Inventory
-from fleet.render.discover import match, new_devices
 
 # avahi renames the second stock board on a LAN raspberrypi-2, and so on: ask for those too.
 BARE_RENAMES = tuple(f"raspberrypi-{n}" for n in range(2, 17))

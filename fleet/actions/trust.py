@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleet.actions.discover import CheckKey, Scanner
+from fleet.actions.discover import CheckKey, Scanner, match
 from fleet.errors import ConfigError, FleetError, HostKeyError
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.lan import discovery
 from fleet.model import Device
-from fleet.render.discover import match
 from fleet.ssh import trust
 from fleet.ssh.hostkeys import KnownHosts
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from rich import box
@@ -12,10 +11,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.config.inventory_add import NewDevice
 from fleet.lan.discovery import Scan
 from fleet.lan.sightings import DeviceSeen
-from fleet.model import Device
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,37 +25,6 @@ class Found:
     @property
     def new(self) -> bool:
         return self.inventory_id is None
-
-
-def match(scan: Scan, devices: Sequence[Device]) -> list[Found]:
-    """Each board found, with the inventory device of the same id, host name or address."""
-    by_key: dict[str, str] = {}
-    for d in devices:
-        by_key.setdefault(d.host.removesuffix(".").lower(), d.id)
-    for d in devices:  # ids win over hosts
-        by_key[d.id] = d.id
-    found = []
-    for seen in sorted(scan.devices, key=lambda s: s.id):
-        keys = [seen.id, seen.host, *seen.addresses]
-        found.append(Found(seen, next((by_key[k] for k in keys if k in by_key), None)))
-    return found
-
-
-def missing(found: Iterable[Found], devices: Iterable[Device]) -> list[str]:
-    """Inventory devices nothing on the LAN answered for."""
-    present = {f.inventory_id for f in found}
-    return [d.id for d in devices if d.id not in present]
-
-
-def new_devices(found: Iterable[Found], today: date) -> list[NewDevice]:
-    """What `--add` writes: every new board, its address (which works without nss-mdns)."""
-    return [NewDevice(
-        id=f.seen.id, host=f.seen.addresses[0],
-        profile=f.seen.advert.profile if f.seen.advert else None,
-        arch=str(f.seen.advert.arch) if f.seen.advert else None,
-        note=f"found by fleet discover on {today.isoformat()} as {f.seen.host}"
-             + ("" if f.seen.enrolled else ": a bare board, no agent yet; check its profile"),
-    ) for f in found if f.new]
 
 
 def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> dict[str, Any]:
