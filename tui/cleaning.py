@@ -1,4 +1,5 @@
-"""Cleanup for the TUI, as `fleet cleanup` does it: a scan over pinned SSH, then the chosen items.
+"""Cleanup for the TUI through fleet.actions.cleanup, as `fleet cleanup` does it: a scan over
+pinned SSH, then exactly the items a person confirmed.
 
 Runs on the caller's (worker) thread. The conversions to and from the client
 interface's values are pure; `SshCleaner` is the IO.
@@ -9,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fleet.cleanup.board import DeviceCleanup, clean_over_ssh
+from fleet.actions import cleanup
+from fleet.cleanup.board import DeviceCleanup
 from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
 from fleet.config import paths
-from fleet.deploy.apply import each
+from fleet.deploy.apply import Connect
 from fleet.model import Device, Inventory
 from fleet.ssh import hostkeys
+from fleet.ssh.connection import Connection, SshConnection
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 
 PARALLEL = 8
@@ -67,24 +70,24 @@ class SshCleaner:
         self._parallel = parallel
         self._timeout = timeout
 
-    def _known(self) -> hostkeys.KnownHosts:
-        return hostkeys.KnownHosts(paths.known_hosts(self._known_path))
+    def _connect(self) -> Connect:
+        known = hostkeys.KnownHosts(paths.known_hosts(self._known_path))
+
+        def connect(device: Device) -> Connection:
+            return SshConnection(device, known, timeout=self._timeout)
+
+        return connect
 
     def _device(self, device_id: str) -> Device | str:
         found = next((d for d in self._inventory.devices if d.id == device_id), None)
         return found if found is not None else f"{device_id} is not in the inventory"
 
     def scan(self, device_ids: Sequence[str]) -> tuple[CleanupScan, ...]:
-        known = self._known()
-
-        def one(device_id: str) -> CleanupScan:
-            device = self._device(device_id)
-            if isinstance(device, str):
-                return CleanupScan(device_id, error=device)
-            return scanned(clean_over_ssh(device, known, self._rules,
-                                               timeout=self._timeout))
-
-        return tuple(each(device_ids, one, self._parallel))
+        found = {i: self._device(i) for i in device_ids}
+        devices = [d for d in found.values() if not isinstance(d, str)]
+        scans = {r.device: scanned(r) for r in cleanup.scan(
+            devices, self._connect(), self._rules, parallel=self._parallel)}
+        return tuple(scans.get(i) or CleanupScan(i, error=str(found[i])) for i in device_ids)
 
     def apply(self, device_id: str, items: Sequence[CleanupItem]) -> CleanupResult:
         device = self._device(device_id)
@@ -92,6 +95,6 @@ class SshCleaner:
             return CleanupResult(device_id, False, error=device)
         if not items:
             return CleanupResult(device_id, True)
-        return applied(clean_over_ssh(device, self._known(), self._rules,
-                                           chosen=chosen(device_id, items),
-                                           timeout=self._timeout))
+        [done] = cleanup.reclaim([device], self._connect(), self._rules,
+                                 {device_id: chosen(device_id, items)})
+        return applied(done)

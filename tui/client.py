@@ -108,6 +108,7 @@ class PlanResult:
     stack: str
     path: str
     plan: Plan
+    basis: str = ""  # what it was planned against (fleet.actions.plan.Planned.note)
 
 
 @dataclass(frozen=True, slots=True)

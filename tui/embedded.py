@@ -6,8 +6,8 @@
 The controller's FleetView (and its SQLite store, whose connection may be
 used only on the thread that opened it) belong to that one thread, so views
 are built there and handed over as frozen values; nothing is shared with a
-lock. Plans, deploys and cleanups need only the inventory, so they run on
-the caller's (worker) thread.
+lock. Plans, deploys and cleanups (fleet.actions, the CLI's own use cases)
+need only the inventory, so they run on the caller's (worker) thread.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from fleet import scheduler
+from fleet.actions.plan import plan
 from fleet.config import stack
 from fleet.errors import FleetError
 from fleet.health.store import Store
@@ -141,10 +141,9 @@ class EmbeddedClient:
         return self._ask(read)
 
     def plan(self, stack_path: str) -> PlanResult:
-        """As `fleet plan STACK` does it: the stack onto the inventory's devices."""
-        loaded = stack.load_stack(stack_path)
-        plan = scheduler.plan(self.inventory.devices, loaded.services)
-        return PlanResult(loaded.name, stack_path, plan)
+        """`fleet plan STACK`'s own use case: the stack onto the inventory's devices."""
+        planned = plan(stack.load_stack(stack_path), self.inventory.devices, clock=self._clock)
+        return PlanResult(planned.stack, stack_path, planned.plan, planned.note)
 
     def deploy(self, stack_path: str, on_progress: OnProgress, *,
                dry_run: bool = False) -> DeployOutcome:
