@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from fleet.actions.deploy import MAKE_ROOM_EVENT, deploy
+from fleet.config.stack import loads_stack
+from fleet.deploy.images import ImageSource
 from fleet.errors import FleetError
+from fleet.health.store import Store
+from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet, device
+from tests.unit.test_actions_deploy import STACK as STACK_ON_BOARDS
+from tests.unit.test_deploy_images import APP1, BASE, archive
 from tests.unit.tuikit import STACK
 from tui import build, simulated
 from tui.client import DeployEvent, FleetSnapshot
-from tui.deploying import Forward
+from tui.deploying import Forward, outcome
 from tui.embedded import ControllerLike, EmbeddedClient
 
 INV = simulated.inventory(20)
@@ -67,6 +74,7 @@ def test_plan_is_the_inventorys_and_deploy_needs_a_deployer(client: EmbeddedClie
     path.write_text(STACK)
     result = client.plan(str(path))
     assert result.path == str(path) and len(result.plan.placements) == 3
+    assert result.basis.startswith("planned against the inventory's budgets")
     with pytest.raises(FleetError, match="cannot deploy"):
         client.deploy(str(path), lambda _: None)
 
@@ -123,3 +131,35 @@ def test_rollout_progress_becomes_deploy_events() -> None:
     assert said == [DeployEvent("pi-a", "stage", "pushing web"),
                     DeployEvent("pi-a", "expect", nbytes=1000),
                     DeployEvent("pi-a", "sent", nbytes=250)]
+
+
+def test_the_deploys_outcome_is_the_use_cases_with_room_made_as_the_clis(
+        tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        fleet = Fleet({d: Board(d, images=dict(ON_BOARD)) for d in ("pi-01", "pi-02")}, store)
+        full = fleet.boards["pi-01"]
+        full.images.clear()
+        full.total_mb, full.free_mb, full.junk_mb = 4000, 100, 1000
+        shelf = tmp_path / "images"
+        shelf.mkdir()
+        archive(shelf, "fleet/app:1", [BASE, APP1])
+        done = outcome(fleet.run(tmp_path, ImageSource([shelf], engine=False)))
+        assert [e.kind for e in store.events("pi-01")] == [MAKE_ROOM_EVENT]
+    assert done.ok and not done.dry_run and done.deployment == 1
+    # Each: push the source's image (pi-02 holds another build of it), create the container.
+    assert [(d.device, d.ok, d.changed) for d in done.devices] == [("pi-01", True, 2),
+                                                                    ("pi-02", True, 2)]
+    assert full.reclaimed == ["/tmp/junk"]
+
+
+def test_a_dry_run_and_a_stack_that_does_not_fit_as_outcomes(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        fleet = Fleet({d: Board(d, images=dict(ON_BOARD)) for d in ("pi-01", "pi-02")}, store)
+        fleet.boards["pi-02"].down = True
+        dry = outcome(fleet.run(tmp_path, dry_run=True))
+        huge = loads_stack(STACK_ON_BOARDS + "      resources:\n        reservations:\n"
+                           "          memory: 64g\n", str(tmp_path / "shop.yaml"))
+        unfit = outcome(deploy(huge, [device("pi-01")], fleet.using()))
+    assert dry.dry_run and not dry.ok and dry.deployment is None
+    assert [(d.device, d.ok) for d in dry.devices] == [("pi-01", True), ("pi-02", False)]
+    assert not unfit.ok and unfit.error.startswith("2 replica(s) do not fit: nothing was")
