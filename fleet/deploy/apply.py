@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
 
 from fleet import scheduler
 from fleet.config.stack import Stack
@@ -28,14 +27,12 @@ from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
 from fleet.errors import ConfigError, FleetError, ImageError
-from fleet.fanout import QUIET, Progress, fan_out, fan_out_or_raise, unexpected
+from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Device, DeviceState, Placement, Plan, Service
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection
 
 Connect = Callable[[Device], Connection]
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -323,7 +320,3 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-
-def each(items: Iterable[T], work: Callable[[T], R], parallel: int) -> list[R]:
-    """Kept only until the CLI's cleanup calls fleet.actions.cleanup: use fleet.fanout."""
-    return fan_out_or_raise(items, work, parallel=parallel)
