@@ -36,7 +36,7 @@ class Bus(Protocol):
 class Agent:
     def __init__(self, *, bus: Bus, read: Callable[[], Readings], worker: Worker,
                  tracker: Tracker, budget: Resources, interval_s: float | None = None,
-                 alive_file: Path | None = None,
+                 alive_file: Path | None = None, run: str | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._bus = bus
@@ -49,6 +49,7 @@ class Agent:
         self._clock = clock
         self._monotonic = monotonic
         self._seq = 0
+        self.run = run or os.urandom(8).hex()  # seq counts within this run; a restart makes another
         self._echo_token = os.urandom(4).hex()  # our echoes' ids, unlike any controller's
         self.bad_payloads = 0
         self._bad_logged_at: float | None = None
@@ -88,7 +89,8 @@ class Agent:
         if self._alive_problem:
             readings = _with_problem(readings, self._alive_problem)
         beat = assemble(self._seq, self._clock(), readings, self._budget,
-                        self._tracker.impedance(self._worker.depth), self._interval_s)
+                        self._tracker.impedance(self._worker.depth), self._interval_s,
+                        self.run)
         if self._bus.heartbeat(beat):
             self._touch_alive()
         return beat

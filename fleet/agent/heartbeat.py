@@ -40,8 +40,12 @@ def wire_impedance(imp: Impedance) -> WireImpedance:
 
 
 def assemble(seq: int, clock: float, readings: Readings, budget: Resources,
-             imp: Impedance, interval_s: float | None = None) -> Heartbeat:
-    """The heartbeat for these readings; budgets are the profile's, not what the host has."""
+             imp: Impedance, interval_s: float | None = None, run: str | None = None) -> Heartbeat:
+    """The heartbeat for these readings; budgets are the profile's, not what the host has.
+
+    `run` names this run of the agent, so the controller can tell a restart (seq
+    back to 1) from a late heartbeat of the run before.
+    """
     problems = list(readings.problems)
     if disk_full(readings.disk):
         problems.append("disk full")
@@ -58,5 +62,5 @@ def assemble(seq: int, clock: float, readings: Readings, budget: Resources,
         temp_c=None if readings.temp_c is None else round(readings.temp_c, 1),
         throttled=None if readings.throttled is None else list(readings.throttled),
         gpu=readings.gpu, containers=readings.containers, problems=problems,
-        interval_s=interval_s,
+        interval_s=interval_s, run=run,
     )

@@ -12,6 +12,7 @@ from fleet.agent.heartbeat import Readings, assemble, disk_full
 from fleet.agent.readings import Disk, Memory
 from fleet.health.impedance import impedance
 from fleet.wire import Containers, Gpu, decode_heartbeat, encode
+from tests.unit.test_agent_agent import Bus, make
 
 BUDGET = profiles.get("pi4b-8g").budget
 IDLE = impedance([], [], 0, [])
@@ -40,6 +41,21 @@ def test_it_survives_the_wire() -> None:
                               "under_voltage_since_boot"]
     assert beat.impedance.latency_ms == pytest.approx(1.5) and beat.impedance.queue == 2
     assert beat.temp_c == 48.3
+
+
+def test_the_run_goes_out_with_every_heartbeat() -> None:
+    beat = assemble(1, 1.0, readings(), BUDGET, IDLE, run="5f0c2a9e")
+    assert decode_heartbeat(encode(beat)).run == "5f0c2a9e"
+    assert assemble(1, 1.0, readings(), BUDGET, IDLE).run is None
+
+
+def test_each_start_of_the_agent_is_a_new_run_and_its_beats_share_it() -> None:
+    first, _, _ = make(Bus())
+    again, _, _ = make(Bus())
+    beats = [first.tick(), first.tick()]
+    assert [b.seq for b in beats] == [1, 2]
+    assert beats[0].run == beats[1].run == first.run
+    assert first.run != again.run and again.tick().seq == 1
 
 
 def test_out_of_range_cpu_is_clamped_so_the_controller_accepts_it() -> None:

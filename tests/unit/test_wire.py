@@ -67,8 +67,18 @@ def test_unknown_fields_from_a_newer_agent_are_ignored() -> None:
     assert decode_heartbeat(json.dumps(document).encode()) == heartbeat()
 
 
+def test_a_heartbeat_names_the_agents_run_and_an_older_agents_need_not() -> None:
+    hb = heartbeat(run="5f0c2a9e1b7d4c38")
+    assert decode_heartbeat(encode(hb)).run == "5f0c2a9e1b7d4c38"
+    document = json.loads(encode(hb))
+    del document["run"]
+    assert decode_heartbeat(json.dumps(document).encode()) == heartbeat(run=None)
+
+
 @pytest.mark.parametrize(("change", "fragment"), [
     ({"v": 2}, "schema version 2"),
+    ({"run": ""}, "run"),
+    ({"run": "x" * 65}, "run"),
     ({"cpu_pct": 130}, "cpu_pct"),
     ({"mem_used_mb": -1}, "mem_used_mb"),
     ({"seq": "seven"}, "seq"),
