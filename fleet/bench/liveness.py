@@ -32,8 +32,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bus.ingest import Ingest
-from fleet.health.impedance import Health
-from fleet.health.view import MIN_INTERVALS, FleetView
+from fleet.health.liveness import MIN_INTERVALS, Health
+from fleet.health.view import FleetView
 from fleet.lab import agents, lab
 from fleet.lab.spec import LabDevice, LabSpec
 from fleet.model import Broker

@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -68,7 +68,8 @@ class IngestError(FleetError):
 class View(Protocol):
     """What ingest feeds (fleet.health.view.FleetView)."""
 
-    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> None: ...
+    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> bool:
+        """Take it if it is the device's newest by its agent's run and seq; else False."""
     def presence(self, device_id: str, state: State, at: float) -> None: ...
     def bad(self, device_id: str, reason: str, at: float) -> None: ...
 
@@ -213,9 +214,11 @@ def _gc_paused() -> Iterator[None]:
 @dataclass(slots=True)
 class Stats:
     heartbeats: int = 0
+    stale: int = 0  # heartbeats older than their device's newest when applied, or repeated
     states: int = 0
     bad: int = 0
     flushed: int = 0
+    by_worker: dict[int, int] = field(default_factory=dict)  # worker index -> heartbeats
 
 
 class Ingest:
@@ -298,30 +301,41 @@ class Ingest:
 
     def apply(self, batch: Batch, worker: int = 0) -> int:
         """Feed one batch to the view; returns how many messages it held."""
-        view, pending = self.view, self._pending
-        for device, at, hb in batch.heartbeats:
-            view.heartbeat(device, hb, at)
-            held = pending.get(device)
-            if held is None or at >= held[1]:
-                pending[device] = (hb, at)
+        self._heartbeats(batch.heartbeats, worker)
         for device, at, state in batch.states:
-            view.presence(device, state, at)
+            self.view.presence(device, state, at)
             if self.store is not None:
                 self.store.event(at, device, state.state, state.agent)
         for device, at, reason in batch.bad:
-            view.bad(device, reason, at)
+            self.view.bad(device, reason, at)
             self._notice(device, reason, at)
-        if batch.note == SUBSCRIBED:
-            self._subscribed.add(worker)
-        elif batch.note:
-            self._subscribed.discard(worker)
-            if self._notes.get(worker) != batch.note:  # a retry loop says it once
-                log.warning("ingest worker %d: %s", worker, batch.note)
-            self._notes[worker] = batch.note
-        self.stats.heartbeats += len(batch.heartbeats)
+        self._note(worker, batch.note)
         self.stats.states += len(batch.states)
         self.stats.bad += len(batch.bad)
         return len(batch)
+
+    def _heartbeats(self, heartbeats: list[tuple[str, float, Heartbeat]], worker: int) -> None:
+        """Each to the view; those it takes as their device's newest wait for the next flush."""
+        view, pending, stats = self.view, self._pending, self.stats
+        for device, at, hb in heartbeats:
+            if not view.heartbeat(device, hb, at):
+                stats.stale += 1
+                continue  # the store keeps the newest too: a stale one would only be refused
+            held = pending.get(device)
+            # Workers stamp arrivals apart: the newest may carry the earlier time. Keep the later.
+            pending[device] = (hb, at if held is None else max(at, held[1]))
+        if heartbeats:
+            stats.heartbeats += len(heartbeats)
+            stats.by_worker[worker] = stats.by_worker.get(worker, 0) + len(heartbeats)
+
+    def _note(self, worker: int, note: str) -> None:
+        if note == SUBSCRIBED:
+            self._subscribed.add(worker)
+        elif note:
+            self._subscribed.discard(worker)
+            if self._notes.get(worker) != note:  # a retry loop says it once
+                log.warning("ingest worker %d: %s", worker, note)
+            self._notes[worker] = note
 
     def _notice(self, device: str, reason: str, at: float) -> None:
         if at - self._noticed.get(device, -BAD_NOTICE_S) < BAD_NOTICE_S:

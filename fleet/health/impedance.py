@@ -1,4 +1,4 @@
-"""Impedance and liveness from a device's measurements: pure, no IO, no clock.
+"""Impedance from a device's measurements: pure, no IO, no clock.
 
 Impedance is the predicted time from sending a command to a device until it
 has taken effect there (DESIGN section 5):
@@ -17,8 +17,9 @@ has taken effect there (DESIGN section 5):
 The 0-1000 score is Z in milliseconds, capped. Z grows with every input, and
 the score with it until the cap: the property tests check both.
 
-Liveness is separate (a device can be slow and alive): phi accrual over the
-intervals between its heartbeats, which adapts to each device's own jitter.
+Liveness is separate (a device can be slow and alive): fleet.health.liveness,
+which also decides a device's health from both. This module stays light: the
+agent imports it to report its own impedance.
 """
 
 from __future__ import annotations
@@ -27,21 +28,10 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 K_DRIFT = 2.0
 QUEUE_FACTOR = 0.1
 SCORE_CAP = 1000
-DEGRADED_SCORE = 800
-DEGRADED_DRIFT_MS = 200.0
-QUARANTINE_RELIABILITY = 0.5
-
-
-class Health(StrEnum):
-    ACTIVE = "active"
-    DEGRADED = "degraded"
-    OFFLINE = "offline"
-    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,35 +71,7 @@ def impedance(round_trips_ms: Sequence[float], processing_ms: Sequence[float], q
     )
 
 
-def state(imp: Impedance, *, alive: bool) -> Health:
-    """Offline if liveness says so; quarantined if it fails half its commands; degraded if slow."""
-    if not alive:
-        return Health.OFFLINE
-    if imp.reliability < QUARANTINE_RELIABILITY:
-        return Health.QUARANTINED
-    if imp.score > DEGRADED_SCORE or imp.drift_ms > DEGRADED_DRIFT_MS:
-        return Health.DEGRADED
-    return Health.ACTIVE
-
-
 def send_at(target_ms: float, imp: Impedance) -> float:
     """When to send a command so that it takes effect at `target_ms`: the lead time."""
     return target_ms - imp.z_ms
 
-
-def phi(intervals_s: Sequence[float], since_last_s: float, *,
-        min_std_ratio: float = 0.1) -> float:
-    """Suspicion that a device is gone, from its heartbeat intervals and the current silence.
-
-    phi = -log10(P(the next heartbeat comes later than now)), with the
-    intervals taken as normally distributed. phi 1 means a 10 % chance the
-    device is merely late, phi 3 a 0.1 % chance. The standard deviation is
-    kept at least `min_std_ratio` of the mean, so a perfectly regular device
-    is not declared dead a millisecond after it is due.
-    """
-    if not intervals_s:
-        return 0.0
-    mean = statistics.fmean(intervals_s)
-    std = max(statistics.pstdev(intervals_s), mean * min_std_ratio, 1e-6)
-    later = 0.5 * math.erfc((since_last_s - mean) / (std * math.sqrt(2)))
-    return -math.log10(later) if later > 0 else math.inf

@@ -3,7 +3,9 @@
 WAL lets readers (`fleet status`, the TUI) read while the daemon writes, and
 makes a batched flush one fsync-light transaction. Heartbeats are kept as
 their wire encoding: one column to write, and reading one back validates it
-with the same decoder as the bus.
+with the same decoder as the bus. Beside each, its agent's run, seq and clock
+say which of two heartbeats is newer (fleet.health.order), so a late flush of
+an older one leaves the stored one alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS heartbeats (
-    device TEXT PRIMARY KEY REFERENCES devices(id), at REAL NOT NULL, payload BLOB NOT NULL);
+    device TEXT PRIMARY KEY REFERENCES devices(id), at REAL NOT NULL, payload BLOB NOT NULL,
+    run TEXT, seq INTEGER NOT NULL DEFAULT -1, clock REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
@@ -35,8 +38,17 @@ CREATE TABLE IF NOT EXISTS deployment_devices (
 """
 _SEEN = ("INSERT INTO devices VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
          "last_seen = max(last_seen, excluded.last_seen)")
-_LATEST = ("INSERT INTO heartbeats VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
-           "at = excluded.at, payload = excluded.payload WHERE excluded.at >= heartbeats.at")
+# A different run is a restart the caller (the FleetView) has judged; within a run the higher
+# seq wins; an agent that sends no run restarts at a lower seq with a later clock.
+_LATEST = ("INSERT INTO heartbeats (device, at, payload, run, seq, clock) "
+           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+           "at = max(heartbeats.at, excluded.at), payload = excluded.payload, "
+           "run = excluded.run, seq = excluded.seq, clock = excluded.clock "
+           "WHERE excluded.run IS NOT heartbeats.run OR excluded.seq > heartbeats.seq "
+           "OR (excluded.run IS NULL AND excluded.clock > heartbeats.clock)")
+# Databases made before the run, seq and clock columns: a -1 seq yields to any heartbeat.
+_ORDER_COLUMNS = {"run": "run TEXT", "seq": "seq INTEGER NOT NULL DEFAULT -1",
+                  "clock": "clock REAL NOT NULL DEFAULT 0"}
 
 Latest = Mapping[str, tuple[Heartbeat, float]]  # device id -> (heartbeat, arrival time)
 
@@ -60,13 +72,23 @@ class Store:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; may lose the tail
         self._db.executescript(SCHEMA)
+        self._add_order_columns()
+
+    def _add_order_columns(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(heartbeats)")}
+        for name, column in _ORDER_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE heartbeats ADD COLUMN {column}")
 
     def flush(self, latest: Latest) -> int:
-        """Record these latest heartbeats in one transaction; returns how many."""
+        """Record these latest heartbeats in one transaction, each unless the stored one is newer.
+
+        Returns how many were offered. The arrival time kept is the later of the two.
+        """
         if not latest:
             return 0
         seen = [(d, at, at) for d, (_, at) in latest.items()]
-        rows = [(d, at, encode(hb)) for d, (hb, at) in latest.items()]
+        rows = [(d, at, encode(hb), hb.run, hb.seq, hb.clock) for d, (hb, at) in latest.items()]
         with self._transaction():
             self._db.executemany(_SEEN, seen)
             self._db.executemany(_LATEST, rows)

@@ -2,20 +2,9 @@
 
 Ingest feeds it heartbeats, presence messages and dropped payloads, each with
 its arrival time; readers ask it for each device's health and the fleet's
-mode at a time they choose. Liveness follows DESIGN section 5:
-
-- a closed connection: the broker publishes the agent's `offline` Last Will,
-  and the device is offline until it heartbeats again;
-- a silent one (frozen, partitioned): phi accrual over the device's own
-  heartbeat intervals passes PHI_OFFLINE. With regular 5 s heartbeats that is
-  about 7.8 s after the last one; a device whose intervals jitter by +-50 %
-  gets about 13 s, longer than any interval it has shown, so it is not
-  called dead for being irregular.
-- until a device has MIN_INTERVALS intervals on record, phi has too little to
-  go on (three intervals that happen to be alike make a narrow bell that the
-  next slow one falls outside: the liveness bench saw it), so silence past
-  STARTUP_SILENCE of the interval its agent declares (or DEFAULT_INTERVAL_S)
-  counts as offline.
+mode at a time they choose. A device's newest heartbeat is the one its agent
+numbered last (fleet.health.order), whatever order they arrive in; whether
+the device is alive is for fleet.health.liveness to say.
 
 mDNS sightings (fleet.lan.sightings) add boards to the view, unmanaged until the
 inventory names them, and say whether each is on the LAN now; they never
@@ -30,15 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from fleet.health.impedance import Health, Impedance, phi, state
+from fleet.health.impedance import Impedance
+from fleet.health.liveness import Health, Liveness, state
+from fleet.health.order import Position, Verdict, judge
 from fleet.lan.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State
-
-PHI_OFFLINE = 8.0
-MIN_INTERVALS = 10
-STARTUP_SILENCE = 2.5
-DEFAULT_INTERVAL_S = 5.0
-INTERVALS_KEPT = 50
 
 
 class Mode(StrEnum):
@@ -67,14 +52,15 @@ class DeviceRecord:
 
     id: str
     expected: bool  # in the inventory
-    heartbeat: Heartbeat | None = None
-    last_seen: float | None = None  # arrival of the latest heartbeat
-    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=INTERVALS_KEPT))
+    heartbeat: Heartbeat | None = None  # its newest, by the agent's run and seq
+    position: Position | None = None  # that heartbeat's run and seq
+    liveness: Liveness = field(default_factory=Liveness)
     online: bool | None = None  # from the retained presence message; None: not heard
     presence_at: float | None = None
     bad: int = 0  # payloads dropped
     last_bad: str = ""
-    reconnected: bool = False  # its next heartbeat ends a gap that is not an interval
+    stale: int = 0  # heartbeats older than its newest when they arrived, or repeated
+    restarts: int = 0  # runs of its agent heard after the first
     lan: DeviceSeen | None = None  # its latest mDNS sighting
     lan_gone_at: float | None = None  # when it withdrew from mDNS; None while it is there
 
@@ -82,6 +68,15 @@ class DeviceRecord:
     def managed(self) -> bool:
         """In the inventory; a board only discovered or heard is not managed until it is."""
         return self.expected
+
+    @property
+    def last_seen(self) -> float | None:
+        """Arrival of its newest heartbeat."""
+        return self.liveness.last_seen
+
+    @property
+    def intervals(self) -> deque[float]:
+        return self.liveness.intervals
 
     @property
     def on_bus(self) -> bool:
@@ -93,16 +88,8 @@ class DeviceRecord:
         return None if self.lan is None else self.lan_gone_at is None
 
     def alive(self, now: float) -> bool:
-        if self.last_seen is None:
-            return False
-        if self.online is False and self.presence_at is not None \
-                and self.presence_at >= self.last_seen:
-            return False  # the Last Will came after its last heartbeat
-        silence = now - self.last_seen
-        if len(self.intervals) < MIN_INTERVALS:
-            declared = self.heartbeat.interval_s if self.heartbeat else None
-            return silence <= STARTUP_SILENCE * (declared or DEFAULT_INTERVAL_S)
-        return phi(self.intervals, silence) < PHI_OFFLINE
+        declared = self.heartbeat.interval_s if self.heartbeat else None
+        return self.liveness.alive(now, declared)
 
     def impedance(self) -> Impedance | None:
         if self.heartbeat is None:
@@ -138,20 +125,24 @@ class FleetView:
             record = self.devices[device_id] = DeviceRecord(device_id, expected=False)
         return record
 
-    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> None:
+    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> bool:
+        """Take `hb` if it is the device's newest; False if it is stale (late or repeated)."""
         r = self._record(device_id)
-        if r.last_seen is not None:
-            if at <= r.last_seen:
-                return  # a late duplicate or reordered delivery: keep the newer one
-            if not r.reconnected:
-                r.intervals.append(at - r.last_seen)
-        r.heartbeat, r.last_seen, r.reconnected = hb, at, False
+        verdict, r.position = judge(r.position, hb)
+        if verdict is Verdict.STALE:
+            r.stale += 1
+            return False
+        if verdict is Verdict.RESTART:
+            r.restarts += 1
+            r.liveness.restarted()
+        r.heartbeat = hb
+        r.liveness.heartbeat(at)
+        return True
 
     def presence(self, device_id: str, message: State, at: float) -> None:
         r = self._record(device_id)
         r.online, r.presence_at = message.state == "online", at
-        if not r.online:
-            r.reconnected = True
+        r.liveness.presence(r.online, at)
 
     def bad(self, device_id: str, reason: str, at: float) -> None:
         r = self._record(device_id)

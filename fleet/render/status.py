@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fleet.health.impedance import Health
+from fleet.health.liveness import Health
 from fleet.health.view import DeviceRecord, FleetView
 
 _STYLE = {Health.ACTIVE: "green", Health.DEGRADED: "yellow", Health.OFFLINE: "red",

@@ -22,7 +22,7 @@ import pytest
 
 from fleet.config import inventory
 from fleet.daemon import Controller
-from fleet.health.impedance import Health
+from fleet.health.liveness import Health
 from fleet.health.store import Store
 from fleet.lab import agents, device
 from fleet.lab.spec import LabDevice

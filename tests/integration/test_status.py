@@ -19,9 +19,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.bus.ingest import Ingest
-from fleet.health.impedance import Health
+from fleet.health.liveness import MIN_INTERVALS, Health
 from fleet.health.store import Store
-from fleet.health.view import MIN_INTERVALS, FleetView
+from fleet.health.view import FleetView
 from fleet.lab import agents
 from fleet.model import Broker
 from tests.integration.conftest import AGENTS, INTERVAL

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fleet.health.impedance import Health
+from fleet.health.liveness import Health
 from fleet.health.view import FleetView, Mode, mode
 from fleet.lan.advert import Advert
 from fleet.lan.sightings import DeviceSeen
@@ -17,11 +17,12 @@ FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliab
 ONLINE, OFFLINE = State(v=1, state="online"), State(v=1, state="offline")
 
 
-def hb(seq: int = 1, imp: WireImpedance = FAST, interval_s: float | None = None) -> Heartbeat:
+def hb(seq: int = 1, imp: WireImpedance = FAST, interval_s: float | None = None,
+       run: str | None = None) -> Heartbeat:
     return Heartbeat(v=1, seq=seq, clock=0.0, cpu_pct=1, load1=0.1, mem_used_mb=100,
                      mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=1000,
                      disk_total_mb=30005, disk_budget_mb=24005, impedance=imp,
-                     interval_s=interval_s)
+                     interval_s=interval_s, run=run)
 
 
 def beating(times: list[float], device: str = "pi-01") -> FleetView:
@@ -68,9 +69,24 @@ def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_
     view.presence("pi-01", OFFLINE, 15.2)
     assert view.health(15.3)["pi-01"] is Health.OFFLINE
     view.presence("pi-01", ONLINE, 40.0)
-    view.heartbeat("pi-01", hb(1), 40.1)
+    view.heartbeat("pi-01", hb(4), 40.1)  # the same run of the agent, reconnected
     assert view.health(40.2)["pi-01"] is Health.ACTIVE
     assert max(view.devices["pi-01"].intervals) == 5.0  # the outage is not an interval
+
+
+def test_a_restarted_agent_is_taken_at_seq_1_and_its_old_runs_stragglers_are_not() -> None:
+    view = FleetView(["pi-01"])
+    for k in range(1, 13):
+        view.heartbeat("pi-01", hb(k, run="a"), 5.0 * k)
+    assert view.heartbeat("pi-01", hb(1, run="b", interval_s=1.0), 70.0)
+    assert not view.heartbeat("pi-01", hb(13, run="a"), 70.1)
+    assert view.heartbeat("pi-01", hb(2, run="b", interval_s=1.0), 71.0)
+    r = view.devices["pi-01"]
+    assert r.heartbeat == hb(2, run="b", interval_s=1.0)
+    assert (r.restarts, r.stale, r.last_seen, list(r.intervals)) == (1, 1, 71.0, [1.0])
+    # The new run's own interval decides until phi has enough: 1 s, not the old run's 5 s.
+    assert view.health(73.4)["pi-01"] is Health.ACTIVE
+    assert view.health(73.6)["pi-01"] is Health.OFFLINE
 
 
 def test_a_new_device_is_judged_by_its_declared_interval_until_phi_has_enough() -> None:
@@ -100,6 +116,18 @@ def test_bad_payloads_are_counted_per_device_and_reordered_ones_ignored() -> Non
     assert (record.bad, record.last_bad) == (2, "bad heartbeat: schema version 2")
     assert record.last_seen == 5.0 and list(record.intervals) == [5.0]
     assert record.heartbeat == hb(1)
+
+
+def test_order_is_the_agents_seq_not_the_arrival() -> None:
+    """Two workers: seq 3 is applied before seq 2, though seq 2 arrived (was stamped) first."""
+    view = FleetView(["pi-01"])
+    assert view.heartbeat("pi-01", hb(1, run="a"), 0.0)
+    assert view.heartbeat("pi-01", hb(3, run="a"), 10.0)
+    assert not view.heartbeat("pi-01", hb(2, run="a"), 5.0)
+    assert not view.heartbeat("pi-01", hb(3, run="a"), 10.0)  # delivered twice
+    record = view.devices["pi-01"]
+    assert record.heartbeat == hb(3, run="a")
+    assert (record.stale, record.last_seen, list(record.intervals)) == (2, 10.0, [10.0])
 
 
 def test_summary_counts_each_state_and_names_the_mode() -> None:

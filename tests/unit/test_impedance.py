@@ -1,22 +1,12 @@
-"""Impedance: the formula's properties, device states, lead times, phi accrual."""
+"""Impedance: the formula's properties, its making from samples, lead times."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.health.impedance import (
-    SCORE_CAP,
-    Health,
-    Impedance,
-    impedance,
-    phi,
-    send_at,
-    state,
-)
+from fleet.health.impedance import SCORE_CAP, Impedance, impedance, send_at
 
 ms = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 queue = st.integers(min_value=0, max_value=10_000)
@@ -64,38 +54,9 @@ def test_impedance_without_samples_is_neutral() -> None:
     assert impedance([], [], queue=0, acks_ready=[]) == imp(0, 0, 0, 0, 1.0)
 
 
-@pytest.mark.parametrize(("device", "alive", "expected"), [
-    (imp(), True, Health.ACTIVE),
-    (imp(), False, Health.OFFLINE),
-    (imp(reliability=0.4), True, Health.QUARANTINED),
-    (imp(reliability=0.4), False, Health.OFFLINE),
-    (imp(latency=900), True, Health.DEGRADED),
-    (imp(drift=250), True, Health.DEGRADED),
-    (imp(latency=790, processing=0, drift=0), True, Health.ACTIVE),
-])
-def test_device_state(device: Impedance, alive: bool, expected: Health) -> None:
-    assert state(device, alive=alive) is expected
-
-
 def test_lead_time_lands_every_device_at_the_same_instant() -> None:
     devices = [imp(latency=5), imp(latency=80, queue=4), imp(processing=900, drift=40)]
     target = 100_000.0
     assert [send_at(target, d) + d.z_ms for d in devices] == [target] * 3
     assert send_at(target, devices[2]) < send_at(target, devices[0])
 
-
-def test_phi_grows_with_silence_and_adapts_to_jitter() -> None:
-    steady = [5.0] * 20
-    jittery = [2.5, 7.5] * 10
-    assert phi(steady, 5.0) == pytest.approx(math.log10(2))
-    assert phi(steady, 7.0) < phi(steady, 8.0) < phi(steady, 9.0)
-    # The same silence is more suspicious from a steady device than a jittery one.
-    assert phi(steady, 9.0) > phi(jittery, 9.0)
-    assert phi([], 100.0) == 0.0
-
-
-@given(st.lists(st.floats(min_value=0.01, max_value=60), min_size=1, max_size=50),
-       st.floats(min_value=0, max_value=600), st.floats(min_value=0, max_value=600))
-def test_phi_is_monotone_in_silence(intervals: list[float], a: float, b: float) -> None:
-    low, high = sorted((a, b))
-    assert 0 <= phi(intervals, low) <= phi(intervals, high)

@@ -9,19 +9,22 @@ import msgspec
 
 from fleet.bus.ingest import SUBSCRIBED, Batch, Collector, Ingest, topic_id
 from fleet.health.store import Store
+from fleet.health.view import FleetView
 from fleet.model import Broker
 from fleet.wire import Heartbeat, State, encode, topic
 from tests.unit.test_wire import heartbeat
 
 
 class Recorder:
-    """A View that writes down every call."""
+    """A View that writes down every call, and takes heartbeats as the FleetView does."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, object, float]] = []
+        self.view = FleetView()
 
-    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> None:
+    def heartbeat(self, device_id: str, hb: Heartbeat, at: float) -> bool:
         self.calls.append(("heartbeat", device_id, hb, at))
+        return self.view.heartbeat(device_id, hb, at)
 
     def presence(self, device_id: str, state: State, at: float) -> None:
         self.calls.append(("presence", device_id, state.state, at))
@@ -108,7 +111,32 @@ def test_latest_heartbeats_are_flushed_when_due(tmp_path: Path) -> None:
         ingest.poll(0)
         assert store.latest() == {"pi-1": (heartbeat(seq=2), 2.0)}
         assert ingest.stats.flushed == 1
+        assert ingest.stats.stale == 1
         assert ingest.flush() == 0  # nothing new since
+
+
+def test_a_late_heartbeat_after_a_flush_does_not_replace_the_stored_one(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        view = FleetView()
+        ingest = Ingest(Broker(), view, store)
+        ingest.apply(Batch(heartbeats=[("pi-1", 2.0, heartbeat(seq=2))]))
+        ingest.flush()
+        ingest.apply(Batch(heartbeats=[("pi-1", 3.0, heartbeat(seq=1))]))  # the other worker's
+        assert ingest.flush() == 0
+        assert store.latest() == {"pi-1": (heartbeat(seq=2), 2.0)}
+        assert view.devices["pi-1"].stale == 1
+
+
+def test_the_newest_heartbeat_keeps_the_later_arrival_stamp(tmp_path: Path) -> None:
+    """Two workers read the clock apart: the newest may carry the earlier time."""
+    with Store(tmp_path / "fleet.db") as store:
+        view = FleetView()
+        ingest = Ingest(Broker(), view, store)
+        ingest.apply(Batch(heartbeats=[("pi-1", 2.0, heartbeat(seq=1))]), worker=0)
+        ingest.apply(Batch(heartbeats=[("pi-1", 1.9, heartbeat(seq=2))]), worker=1)
+        ingest.flush()
+        assert store.latest() == {"pi-1": (heartbeat(seq=2), 2.0)}
+        assert view.devices["pi-1"].last_seen == 2.0
 
 
 def test_bad_payloads_are_noted_once_a_minute_per_device(tmp_path: Path) -> None:

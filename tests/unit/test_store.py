@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from fleet.health.store import Event, Store
+from fleet.wire import encode
 from tests.unit.test_wire import heartbeat
 
 
@@ -25,6 +27,30 @@ def test_flush_keeps_the_latest_heartbeat_per_device(tmp_path: Path) -> None:
         assert store.latest() == {"pi-1": (heartbeat(seq=2), 20.0),
                                   "pi-2": (heartbeat(seq=1), 11.0)}
         assert store.seen() == {"pi-1": (10.0, 20.0), "pi-2": (11.0, 11.0)}
+
+
+def test_a_restarted_agents_first_heartbeat_replaces_its_old_runs_last(tmp_path: Path) -> None:
+    with Store(tmp_path / "fleet.db") as store:
+        store.flush({"pi-1": (heartbeat(run="a", seq=900), 10.0),
+                     "pi-2": (heartbeat(seq=900, clock=100.0), 10.0)})
+        store.flush({"pi-1": (heartbeat(run="b", seq=1), 20.0),
+                     "pi-2": (heartbeat(seq=1, clock=130.0), 20.0)})  # no run: a later clock
+        store.flush({"pi-1": (heartbeat(run="b", seq=1), 21.0)})  # the same again: kept as was
+        assert store.latest() == {"pi-1": (heartbeat(run="b", seq=1), 20.0),
+                                  "pi-2": (heartbeat(seq=1, clock=130.0), 20.0)}
+
+
+def test_a_database_from_before_the_order_columns_takes_new_heartbeats(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "fleet.db")
+    db.executescript("CREATE TABLE heartbeats (device TEXT PRIMARY KEY, at REAL NOT NULL, "
+                     "payload BLOB NOT NULL)")
+    db.execute("INSERT INTO heartbeats VALUES ('pi-1', 1.0, ?)", (encode(heartbeat(seq=50)),))
+    db.commit()
+    db.close()
+    with Store(tmp_path / "fleet.db") as store:
+        assert store.latest() == {"pi-1": (heartbeat(seq=50), 1.0)}
+        store.flush({"pi-1": (heartbeat(seq=1), 2.0)})
+        assert store.latest() == {"pi-1": (heartbeat(seq=1), 2.0)}
 
 
 def test_what_is_flushed_survives_reopening(tmp_path: Path) -> None:
