@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import paramiko
 
 from fleet.lab import images
 from fleet.lab.host import pids_mentioning
-from fleet.lab.spec import LabSpec
+from fleet.lab.spec import LabDevice, LabSpec
+from fleet.ssh.hostkeys import HostKey, KnownHosts
 
 
 @dataclass
@@ -49,6 +51,14 @@ class Lab:
         result: dict[str, Any] = json.loads(self.fleet("lab", "status", "--json").stdout)
         return result
 
+    def pin(self, known_hosts: Path, *device_ids: str) -> KnownHosts:
+        """Pin each device's sshd host key in `known_hosts`, as read from its console."""
+        known = KnownHosts(known_hosts)
+        for device_id in device_ids:
+            pub = self.spec.ssh_dir(LabDevice(0, device_id, "", "")) / "ssh_host_ed25519_key.pub"
+            known.pin(device_id, HostKey.parse(pub.read_text()))
+        return known
+
     def ssh(self, ip: str, command: str) -> tuple[int, str]:
         """Run `command` on a device over real SSH, checking its pinned host key."""
         client = paramiko.SSHClient()
@@ -62,6 +72,19 @@ class Lab:
             return stdout.channel.recv_exit_status(), output
         finally:
             client.close()
+
+
+@contextmanager
+def lab_up(name: str, subnet: str, root: Path, *up_args: str) -> Iterator[Lab]:
+    """A lab brought up with `fleet lab up UP_ARGS`, taken down after, leaving nothing."""
+    lab = Lab(name, subnet, root)
+    lab.fleet("lab", "down")  # what a run killed before its teardown left
+    try:
+        lab.fleet("lab", "up", *up_args)
+        yield lab
+    finally:  # also when `up` says a device is unhealthy: it has left the lab up
+        lab.fleet("lab", "down")
+    assert leftovers(lab) == []
 
 
 def leftovers(lab: Lab) -> list[str]:

@@ -6,8 +6,9 @@ goes by the disk the heartbeats report). A real `fleet deploy` runs the stack
 `shop` twice, so the board holds the running revision and the stopped one
 kept for rollback; then `fleet lab junk` plants old images, stopped
 containers, a running container's big log and old files in /tmp, sized to
-take the card to 95 %. The tests run in order: each starts from what the one
-before left; the last fills it to 90 % for `fleet daemon` to clean.
+take the card to 95 %. Each test asks for the board it needs through fixtures
+(`deployed`, `planted`, `swept`), so any one of them passes when run alone; in
+file order, each fixture finds its work already done by the test before.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fleet.health.store import Store
-from fleet.lab.spec import LabDevice
-from fleet.ssh.hostkeys import HostKey, KnownHosts
-from tests.integration.lablib import Lab, app_images, leftovers
+from tests.integration.conftest import lab_fixture
+from tests.integration.lablib import Lab, app_images
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +35,13 @@ MiB = 1 << 20
 LOW_WATER_PCT = 80.0
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("labs") / "iclean"
-    lab = Lab("iclean", "10.242.0.0/24", root)
-    lab.fleet("lab", "down")
-    try:
-        lab.fleet("lab", "up", "--devices", "1", "--card-mb", str(CARD_MB), "--interval", "1")
-        key = lab.spec.ssh_dir(LabDevice(1, DEVICE, IP, "")) / "ssh_host_ed25519_key.pub"
-        KnownHosts(known_hosts(lab)).pin(DEVICE, HostKey.parse(key.read_text()))
-        yield lab
-    finally:
-        lab.fleet("lab", "down")
-    assert leftovers(lab) == []
+lab = lab_fixture("iclean", "10.242.0.0/24", "--devices", "1", "--card-mb", str(CARD_MB),
+                  "--interval", "1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned(lab: Lab) -> None:
+    lab.pin(known_hosts(lab), DEVICE)
 
 
 def known_hosts(lab: Lab) -> Path:
@@ -136,6 +129,14 @@ setsid sh -c 'exec 3</tmp/held; exec sleep 100000' </dev/null >/dev/null 2>&1 &
     return planted
 
 
+@pytest.fixture
+def swept(lab: Lab, deployed: dict[str, str]) -> None:
+    """The board with nothing left to reclaim (as the apply test leaves it): whatever the
+    test then plants is all a cleanup can find."""
+    _, report = fleet(lab, "cleanup", DEVICE, "--apply")  # exits 1 if an item failed
+    assert report["ok"], report
+
+
 def reclaimable(lab: Lab) -> dict[str, int]:
     """What a dry run finds: category -> bytes."""
     _, report = fleet(lab, "cleanup", DEVICE)
@@ -212,7 +213,8 @@ def test_apply_reclaims_it_and_leaves_the_service_and_its_rollback_untouched(
     assert "app version 2" in on_board(lab, "docker exec shop-web-1 wget -qO- localhost:8080")
 
 
-def test_a_card_that_is_100_percent_full_is_scanned_and_cleaned(lab: Lab) -> None:
+def test_a_card_that_is_100_percent_full_is_scanned_and_cleaned(
+        lab: Lab, swept: None) -> None:
     on_board(lab, """
 docker run --name stopped3 fleet/workload:latest sh -c 'head -c 20971520 /dev/urandom >/blob'
 cat /dev/zero >/tmp/fill 2>/dev/null || true
@@ -232,7 +234,7 @@ touch -d '30 days ago' /tmp/fill
 
 
 def test_the_daemon_cleans_a_board_over_its_high_water_mark_down_to_the_low_one(
-        lab: Lab, tmp_path: Path) -> None:
+        lab: Lab, swept: None, tmp_path: Path) -> None:
     used, total = disk(lab)
     chunk = total // 20  # 5 % of the card each
     count = (int(total * 0.90) - used) // chunk + 1
@@ -284,7 +286,7 @@ def wait_for_event(db: Path, kind: str, *, timeout: float) -> list[str]:
 
 
 def test_a_deploy_to_a_board_too_full_for_its_image_makes_room_first(
-        lab: Lab, work: Path) -> None:
+        lab: Lab, work: Path, swept: None) -> None:
     """fleet/app:3 needs ~40 MB (staged and unpacked) beyond the 10 % kept free: old /tmp
     files hold the room. Without --no-make-room, the deploy reclaims some first."""
     used, total = disk(lab)

@@ -2,8 +2,9 @@
 
 Three boards of their own (lab `idep`). The test image `fleet/app:N` is the
 lab's busybox layer (already on every board) plus a small layer of its own,
-so a first deploy pushes only that layer. The tests run in order: each
-starts from what the one before left.
+so a first deploy pushes only that layer. A test that starts from a deployed
+revision asks for it (`at`), so any one passes when run alone; in file order,
+that deploy finds the revision already running and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import pytest
 from fleet.lab import images
 from fleet.lab.spec import LabDevice
 from fleet.model import Arch
-from fleet.ssh.hostkeys import HostKey, KnownHosts
-from tests.integration.lablib import Lab, app_images, leftovers
+from tests.integration.conftest import lab_fixture
+from tests.integration.lablib import Lab, app_images
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +30,13 @@ DEVICES = ("idep-01", "idep-02", "idep-03")  # 10.244.0.11 to .13
 IPS = {"idep-01": "10.244.0.11", "idep-02": "10.244.0.12", "idep-03": "10.244.0.13"}
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("labs") / "idep"
-    lab = Lab("idep", "10.244.0.0/24", root)
-    lab.fleet("lab", "down")
-    try:
-        lab.fleet("lab", "up", "--devices", str(len(DEVICES)), "--profiles",
+lab = lab_fixture("idep", "10.244.0.0/24", "--devices", str(len(DEVICES)), "--profiles",
                   "pi4b-8g,pi4b-2g,pi4b-8g", "--no-agent")
-        known = KnownHosts(root.parent / "known_hosts")
-        for n, device in enumerate(DEVICES, 1):
-            key = lab.spec.ssh_dir(LabDevice(n, device, IPS[device], ""))
-            known.pin(device, HostKey.parse((key / "ssh_host_ed25519_key.pub").read_text()))
-        yield lab
-    finally:
-        lab.fleet("lab", "down")
-    assert leftovers(lab) == []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned(lab: Lab) -> None:
+    lab.pin(lab.root.parent / "known_hosts", *DEVICES)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +80,31 @@ services:
       resources: {{limits: {{memory: 16M}}}}
 {extra}""")
     return path
+
+
+# The stack's revisions, in the order the tests deploy them: stack() arguments.
+REVISIONS: dict[str, dict[str, str]] = {
+    "v1": {}, "v2": {"env": "two"}, "v3": {"web_image": "fleet/app:2", "env": "two"},
+    "v4": {"web_image": "fleet/app:3", "env": "two"},
+    "v5": {"web_image": "fleet/app:3", "env": "three"},
+}
+
+
+@pytest.fixture(scope="module")
+def at(lab: Lab, work: Path) -> Callable[[str], None]:
+    """Deploys a revision a test starts from; a revision already running stays as it is."""
+
+    def deployed(revision: str) -> None:
+        deploy(lab, work, stack(work, revision, **REVISIONS[revision]))
+
+    return deployed
+
+
+@pytest.fixture
+def rolled_out(at: Callable[[str], None]) -> None:
+    """v1 then v2: the worker replaced, its previous revision kept stopped for rollback."""
+    at("v1")
+    at("v2")
 
 
 def deploy(lab: Lab, work: Path, path: Path, *args: str, check: bool = True
@@ -154,9 +171,10 @@ def test_first_deploy_pushes_the_missing_layer_and_runs_the_stack(lab: Lab, work
         assert r.read() == b"greeting = hello\n"
 
 
-def test_the_deploy_is_in_the_store(lab: Lab, work: Path) -> None:
+def test_the_deploy_is_in_the_store(lab: Lab, work: Path, at: Callable[[str], None]) -> None:
     from fleet.health.store import Store
 
+    at("v1")
     with Store(work / "fleet.db") as db:
         deployments = db.deployments()
     assert deployments[0]["stack"] == "shop" and deployments[0]["status"] == "ok"
@@ -164,7 +182,9 @@ def test_the_deploy_is_in_the_store(lab: Lab, work: Path) -> None:
     assert isinstance(devices, dict) and set(devices) == set(DEVICES)
 
 
-def test_a_second_deploy_of_the_same_stack_restarts_nothing(lab: Lab, work: Path) -> None:
+def test_a_second_deploy_of_the_same_stack_restarts_nothing(
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v1")
     before = everywhere(lab)
     _, result = deploy(lab, work, stack(work, "v1"))
     assert result["ok"]
@@ -174,9 +194,10 @@ def test_a_second_deploy_of_the_same_stack_restarts_nothing(lab: Lab, work: Path
 
 
 def test_a_changed_service_alone_is_replaced_and_its_previous_revision_kept(
-        lab: Lab, work: Path) -> None:
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v1")
     before = everywhere(lab)
-    _, result = deploy(lab, work, stack(work, "v2", env="two"))
+    _, result = deploy(lab, work, stack(work, "v2", **REVISIONS["v2"]))
     assert result["ok"]
     after = everywhere(lab)
     replaced = {n for n in before if after.get(n) != before[n]}
@@ -185,8 +206,10 @@ def test_a_changed_service_alone_is_replaced_and_its_previous_revision_kept(
     assert all(after[n] == before[n] for n in before if n.startswith("shop-web"))
 
 
-def test_a_new_image_version_sends_only_its_new_layer(lab: Lab, work: Path) -> None:
-    _, result = deploy(lab, work, stack(work, "v3", web_image="fleet/app:2", env="two"))
+def test_a_new_image_version_sends_only_its_new_layer(
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v2")
+    _, result = deploy(lab, work, stack(work, "v3", **REVISIONS["v3"]))
     assert result["ok"]
     pushed = [p for d in result["devices"] for p in d["pushed"]]
     assert len(pushed) == 3 and all(p["missing_bytes"] < 1_000_000 for p in pushed)
@@ -194,7 +217,9 @@ def test_a_new_image_version_sends_only_its_new_layer(lab: Lab, work: Path) -> N
     assert outcomes.count("replaced") == 3
 
 
-def test_a_wrong_arch_image_is_refused_before_anything_is_sent(lab: Lab, work: Path) -> None:
+def test_a_wrong_arch_image_is_refused_before_anything_is_sent(
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v3")
     code, result = deploy(lab, work, stack(work, "foreign", web_image="fleet/app-foreign:1"),
                           check=False)
     assert code == 1 and not result["ok"]
@@ -204,7 +229,9 @@ def test_a_wrong_arch_image_is_refused_before_anything_is_sent(lab: Lab, work: P
     assert everywhere(lab)["shop-web-1"][1] == "running"  # what ran, runs on
 
 
-def test_a_device_with_too_little_disk_is_refused_the_rest_deploy(lab: Lab, work: Path) -> None:
+def test_a_device_with_too_little_disk_is_refused_the_rest_deploy(
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v3")
     # idep-02's card (a Pi 4B 2G's 32 GB) filled to within its 10 % wear margin.
     _, out = lab.ssh(IPS["idep-02"], "df -Pk /var/lib/docker | tail -n 1")
     free_kb = int(out.split()[3])
@@ -212,7 +239,7 @@ def test_a_device_with_too_little_disk_is_refused_the_rest_deploy(lab: Lab, work
     assert lab.ssh(IPS["idep-02"], f"fallocate -l {fill} /var/lib/docker/filler")[0] == 0
     try:
         before = containers(lab, "idep-02")
-        code, result = deploy(lab, work, stack(work, "v4", web_image="fleet/app:3", env="two"),
+        code, result = deploy(lab, work, stack(work, "v4", **REVISIONS["v4"]),
                               check=False)
         assert code == 1
         by_device = {d["device"]: d for d in result["devices"]}
@@ -226,7 +253,8 @@ def test_a_device_with_too_little_disk_is_refused_the_rest_deploy(lab: Lab, work
 
 
 def test_a_device_whose_sshd_is_down_is_reported_and_the_rest_succeed(
-        lab: Lab, work: Path) -> None:
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v3")  # where the stack already runs, so the worker has a place before idep-03 goes
     from fleet.lab import device
 
     spec = lab.spec
@@ -234,8 +262,7 @@ def test_a_device_whose_sshd_is_down_is_reported_and_the_rest_succeed(
     from fleet.lab.host import terminate
     terminate(device._sshd_pids(spec, board))
     try:
-        code, result = deploy(lab, work, stack(work, "v5", web_image="fleet/app:3",
-                                               env="three"), check=False)
+        code, result = deploy(lab, work, stack(work, "v5", **REVISIONS["v5"]), check=False)
         assert code == 1
         by_device = {d["device"]: d for d in result["devices"]}
         assert not by_device["idep-03"]["ok"] and "10.244.0.13:22" in by_device["idep-03"]["error"]
@@ -246,7 +273,7 @@ def test_a_device_whose_sshd_is_down_is_reported_and_the_rest_succeed(
 
 
 def test_cleanup_after_deploys_keeps_every_revision_and_rollback_copy(
-        lab: Lab, work: Path) -> None:
+        lab: Lab, work: Path, rolled_out: None) -> None:
     before = everywhere(lab)
     copies = sorted(n for n in before if n.endswith(".prev"))
     assert copies and all(before[n][1] == "exited" for n in copies)

@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ import pytest
 
 from fleet.lab import agents
 from fleet.lab.spec import LabDevice
-from tests.integration.lablib import Lab, leftovers
+from tests.integration.conftest import lab_fixture
+from tests.integration.lablib import Lab
 
 SUBNET = "10.243.0.0/24"
 BRIDGE = "10.243.0.1"
@@ -86,20 +86,14 @@ class Work:
         return None if found is None else str(found.id)
 
 
+lab = lab_fixture("ienr", SUBNET, "--devices", "1", "--bare", str(len(BARE)), "--interval", "1")
+
+
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Work]:
-    root = tmp_path_factory.mktemp("enroll")
-    lab = Lab("ienr", SUBNET, root / "labs" / "ienr")
-    lab.fleet("lab", "down")
-    try:
-        up = lab.fleet("lab", "up", "--devices", "1", "--bare", str(len(BARE)), "--interval", "1",
-                       "--json")
-        devices = {d["id"]: LabDevice(0, d["id"], d["ip"], d["profile"], d["bare"])
-                   for d in json.loads(up.stdout)["devices"]}
-        yield Work(lab, root, devices)
-    finally:
-        lab.fleet("lab", "down")
-    assert leftovers(lab) == []
+def work(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Work:
+    devices = {d["id"]: LabDevice(0, d["id"], d["ip"], d["profile"], d["bare"])
+               for d in lab.status()["devices"]}
+    return Work(lab, tmp_path_factory.mktemp("enroll"), devices)
 
 
 def test_an_unpinned_bare_board_is_added_but_not_touched_and_the_error_says_how_to_pin_it(

@@ -29,7 +29,7 @@ from fleet.lab import agents, device
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, WORKLOAD_FOREIGN
 from fleet.lab.spec import LabDevice
 from tests.integration.conftest import AGENTS, BARE, PROFILES
-from tests.integration.lablib import Lab, leftovers
+from tests.integration.lablib import Lab, lab_up, leftovers
 
 BRIDGE = "10.251.0.1"
 BARE_IP = "10.251.0.15"
@@ -237,9 +237,8 @@ def test_an_agent_stopped_leaves_cleanly_and_resumes(lab: Lab) -> None:
 
 
 def test_three_devices_one_bare_up_then_down_leaves_nothing(tmp_path: Path) -> None:
-    lab = Lab("idown", "10.252.0.0/24", tmp_path / "idown")
-    lab.fleet("lab", "up", "--devices", "2", "--bare", "1")
-    try:
+    with lab_up("idown", "10.252.0.0/24", tmp_path / "idown", "--devices", "2", "--bare",
+                "1") as lab:
         status = lab.status()
         assert [(d["ssh"], d["docker"]) for d in status["devices"]] == [(True, True)] * 3
         assert status["devices"][2]["bare"]
@@ -247,8 +246,6 @@ def test_three_devices_one_bare_up_then_down_leaves_nothing(tmp_path: Path) -> N
         assert code == 0
         present = {item.split()[0] for item in leftovers(lab)}
         assert present == {"netns", "link", "process", "cgroup", "mount", "directory"}
-    finally:
-        lab.fleet("lab", "down")
-    assert leftovers(lab) == []
+    assert leftovers(lab) == []  # lab_up checks this too; here it is what the test is about
     again = lab.fleet("lab", "down")
     assert "nothing to remove" in again.stdout

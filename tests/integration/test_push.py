@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import random
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,9 @@ from fleet.lab import images as lab_images
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, write_archive
 from fleet.model import Device
 from fleet.ssh.connection import Sent, SshConnection
-from fleet.ssh.hostkeys import HostKey, KnownHosts
-from tests.integration.lablib import Lab, leftovers
+from fleet.ssh.hostkeys import KnownHosts
+from tests.integration.conftest import lab_fixture
+from tests.integration.lablib import Lab
 
 pytestmark = pytest.mark.integration
 KEEP_FREE_MB = 100
@@ -85,26 +85,17 @@ def build_images(shelf: Path) -> None:
         (shelf / scratch).unlink()
 
 
+lab = lab_fixture("ipush", "10.240.0.0/24", "--devices", "1", "--no-agent")
+
+
 @pytest.fixture(scope="module")
-def ipush(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushing]:
-    root = tmp_path_factory.mktemp("labs") / "ipush"
-    lab = Lab("ipush", "10.240.0.0/24", root)
-    lab.fleet("lab", "down")
-    try:
-        lab.fleet("lab", "up", "--devices", "1", "--no-agent")
-        spec = lab.spec
-        [d] = spec.devices(1)
-        known_hosts = KnownHosts(root.parent / "known_hosts")
-        known_hosts.pin(d.id, HostKey.parse((spec.ssh_dir(d) / "ssh_host_ed25519_key.pub")
-                                            .read_text()))
-        shelf = root.parent / "shelf"
-        shelf.mkdir()
-        build_images(shelf)
-        yield Pushing(lab, inventory.load(spec.inventory).device(d.id), known_hosts, shelf,
-                      ImageSource([shelf], engine=False))
-    finally:
-        lab.fleet("lab", "down")
-    assert leftovers(lab) == []
+def ipush(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Pushing:
+    [d] = lab.spec.devices(1)
+    known_hosts = lab.pin(lab.root.parent / "known_hosts", d.id)
+    shelf = tmp_path_factory.mktemp("shelf")
+    build_images(shelf)
+    return Pushing(lab, inventory.load(lab.spec.inventory).device(d.id), known_hosts, shelf,
+                   ImageSource([shelf], engine=False))
 
 
 def header(pushing: Pushing, image: Image) -> int:

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.lab.spec import LabDevice
-from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.integration.conftest import AGENTS
 from tests.integration.lablib import Lab
 
@@ -76,10 +74,7 @@ class Terminal:
 @pytest.fixture
 def known_hosts(lab: Lab, tmp_path: Path) -> Path:
     path = tmp_path / "known_hosts"
-    known = KnownHosts(path)
-    for n, device in enumerate(AGENTS, 1):
-        key = lab.spec.ssh_dir(LabDevice(n, device, IPS[device], "")) / "ssh_host_ed25519_key.pub"
-        known.pin(device, HostKey.parse(key.read_text()))
+    lab.pin(path, *AGENTS)
     return path
 
 
