@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.unit.tuikit import FakeClient, app, cleanup_items, row, run, screen_text, snapshot
+from tests.unit.tuikit import (
+    FakeClient,
+    app,
+    cleanup_items,
+    row,
+    run,
+    screen_text,
+    settled,
+    snapshot,
+    until,
+)
 from tui.cleanup_screen import CleanupScreen
 from tui.dialogs import Confirm
 
@@ -12,7 +22,7 @@ from tui.dialogs import Confirm
 async def to_south(pilot: Pilot[None]) -> None:
     """Filter the fleet to the south site, then c: pi-garage and pi-shed are scanned."""
     await pilot.press("slash", *"south", "enter", "c")
-    await pilot.pause(0.3)
+    await settled(pilot)
 
 
 def test_c_scans_the_devices_the_filter_shows_per_category() -> None:
@@ -38,7 +48,7 @@ def test_an_unmanaged_device_is_not_scanned_and_none_is_a_warning() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("c")
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert not isinstance(tui.screen, CleanupScreen) and client.scanned == []
         assert any("no inventory device" in n.message for n in tui._notifications)
 
@@ -54,7 +64,7 @@ def test_the_confirmation_lists_every_item_and_cancel_removes_nothing() -> None:
         await pilot.press("down", "space")  # pi-garage's stopped containers
         assert "selected: 2 item(s), 15.0 MB" in screen_text(tui)
         await pilot.press("x")
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert isinstance(tui.screen, Confirm)
         text = screen_text(tui)
         assert "Remove these 2 item(s), 15.0 MB, on 1 device(s)?" in text
@@ -62,7 +72,7 @@ def test_the_confirmation_lists_every_item_and_cancel_removes_nothing() -> None:
         assert "nightly-[report]" in text and "3.0 MB" in text  # markup-like labels as typed
         assert "dump.bin" not in text  # not selected, so not said
         await pilot.press("enter")  # the focused button is Cancel
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert isinstance(tui.screen, CleanupScreen) and client.cleaned == []
 
     run(tui, scenario)
@@ -77,10 +87,9 @@ def test_a_confirmed_cleanup_removes_exactly_the_selection_then_rescans() -> Non
         await to_south(pilot)
         await pilot.press("down", "space", "down", "enter")  # stopped and dangling on pi-garage
         await pilot.press("x", "y")
-        await pilot.pause(0.2)
-        assert "working…" in screen_text(tui)
+        await until(pilot, lambda: "working…" in screen_text(tui), "the cleanup under way")
         client.clean_gate.set()
-        await pilot.pause(0.4)
+        await settled(pilot)
         items = cleanup_items("pi-garage")
         assert client.cleaned == [("pi-garage", (items[1], items[2], items[3]))]
         assert client.scanned[-1] == ("pi-garage",)
@@ -115,7 +124,7 @@ def test_remove_with_nothing_selected_is_a_warning() -> None:
     async def scenario(pilot: Pilot[None]) -> None:
         await to_south(pilot)
         await pilot.press("x")
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert isinstance(tui.screen, CleanupScreen)
         assert any("nothing selected" in n.message for n in tui._notifications)
 
@@ -144,7 +153,7 @@ def test_a_failed_cleanup_is_shown_on_its_row_and_notified() -> None:
     async def scenario(pilot: Pilot[None]) -> None:
         await to_south(pilot)
         await pilot.press("space", "x", "y")
-        await pilot.pause(0.4)
+        await settled(pilot)
         assert tui.is_running and client.cleaned == []
         assert "sudo: a password is required" in screen_text(tui)
         assert any(n.severity == "error" and "password" in n.message
@@ -159,11 +168,11 @@ def test_c_in_a_device_view_scans_that_device_and_r_again() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         tui.open_device("pi-kitchen")
-        await pilot.pause(0.1)
+        await settled(pilot)
         await pilot.press("c")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("r")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert client.scanned == [("pi-kitchen",), ("pi-kitchen",)]
         await pilot.press("escape")
         assert "pi-kitchen" in screen_text(tui)  # back to the fleet
@@ -177,14 +186,14 @@ def test_the_palette_scans_the_shown_devices_and_removes_what_is_selected() -> N
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+p", *"scan these devices")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert isinstance(tui.screen, CleanupScreen) and len(client.scanned[0]) == 5
         await pilot.press("space", "ctrl+p", *"remove the selected")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert isinstance(tui.screen, Confirm) and "/tmp/dump.bin" in screen_text(tui)
 
     run(tui, scenario)
@@ -195,7 +204,7 @@ def test_help_lists_the_cleanup_keys_in_the_cleanup_view() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("c")
-        await pilot.pause(0.2)
+        await settled(pilot)
         await pilot.press("question_mark")
         assert "remove the selected: lists each item, asks" in screen_text(tui)
         await pilot.press("escape")
@@ -210,9 +219,9 @@ def test_c_elsewhere_opens_the_cleanup_view_without_scanning() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await settled(pilot)
         await pilot.press("c")
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert isinstance(tui.screen, CleanupScreen) and client.scanned == []
         assert "press c in the fleet view" in screen_text(tui)
 

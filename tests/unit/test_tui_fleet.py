@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from fleet.errors import FleetError
-from tests.unit.tuikit import FakeClient, app, row, run, screen_text, snapshot
+from tests.unit.tuikit import FakeClient, app, row, run, screen_text, seen, settled, snapshot
 from tui.device_screen import DeviceScreen
 from tui.fleet_screen import FleetScreen
 from tui.table import FleetTable
@@ -41,7 +41,7 @@ def test_the_table_follows_new_snapshots_and_the_cursor_its_device() -> None:
         assert table.current is not None and table.current.id == "pi-garage"
         devices = (row("aaa-new"), *client.latest.devices)
         client.publish(devices=devices, total=6, active=4)
-        await pilot.pause(0.2)
+        await seen(pilot, client)
         assert shown(pilot)[0] == "aaa-new" and "4/6 active" in screen_text(tui)
         assert table.current is not None and table.current.id == "pi-garage"
 
@@ -127,7 +127,7 @@ def test_a_client_that_cannot_start_is_a_notification_not_a_traceback() -> None:
     tui = app(client)
 
     async def scenario(pilot: Pilot[None]) -> None:
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert tui.is_running
         assert any("cannot reach the broker" in n.message for n in tui._notifications)
         assert "not connected: cannot reach the broker at 10.0.0.1:1883" in screen_text(tui)
@@ -141,9 +141,9 @@ def test_a_problem_in_the_snapshot_is_shown_and_notified_once() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         client.publish(problem="ingest worker died")
-        await pilot.pause(0.2)
+        await seen(pilot, client)
         client.publish(problem="ingest worker died")
-        await pilot.pause(0.2)
+        await seen(pilot, client)
         assert "ingest worker died" in screen_text(tui)
         assert sum("ingest worker died" in n.message for n in tui._notifications) == 1
 
@@ -155,7 +155,7 @@ def test_the_client_is_started_and_closed_with_the_app() -> None:
     tui = app(client)
 
     async def scenario(pilot: Pilot[None]) -> None:
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert client.started and not client.closed
 
     run(tui, scenario)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from tests.unit.tuikit import NOW, SIZE, FakeClient, app, row, screen_text, seen
+from tests.unit.tuikit import NOW, SIZE, FakeClient, app, row, screen_text, seen, settled, until
 from tui.app import FleetApp
 
 HERE = Path(__file__).parent / "snapshots"
@@ -41,7 +41,7 @@ def shoot(tui: FleetApp, scenario: Scenario) -> str:
             await pilot.pause()
             await scenario(pilot)
             tui.clear_notifications()
-            await pilot.pause(0.1)
+            await pilot.pause()
             svg = tui.export_screenshot(title="fleet tui")
             assert screen_text(tui).strip()  # something was drawn
 
@@ -90,33 +90,35 @@ async def device(pilot: Pilot[None]) -> None:
         client.publish(at=NOW + k, devices=(beat, *others))
         await seen(pilot, client)  # each heartbeat its own sample, however loaded the host
     await pilot.press("down", "enter")
-    await pilot.pause(0.3)
+    await settled(pilot)
 
 
 async def plan(pilot: Pilot[None]) -> None:
     await pilot.press("p")
-    await pilot.pause(0.3)
+    await settled(pilot)
 
 
 async def deploy(pilot: Pilot[None]) -> None:
     client = fake(pilot)
     client.deploy_gate.clear()
     await pilot.press("p")
-    await pilot.pause(0.3)
+    await settled(pilot)
     await pilot.press("D", "y")
-    await pilot.pause(0.3)
+    tui = pilot.app
+    assert isinstance(tui, FleetApp)
+    await until(pilot, lambda: "2.0 MB/8.0 MB" in screen_text(tui), "the deploy's progress")
 
 
 async def cleanup(pilot: Pilot[None]) -> None:
     await pilot.press("c")
-    await pilot.pause(0.3)
+    await settled(pilot)
     await pilot.press("down", "space", "down", "space")
 
 
 async def cleanup_confirm(pilot: Pilot[None]) -> None:
     await cleanup(pilot)
     await pilot.press("x")
-    await pilot.pause(0.1)
+    await settled(pilot)
 
 
 async def help_keys(pilot: Pilot[None]) -> None:

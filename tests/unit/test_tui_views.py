@@ -6,7 +6,18 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Sparkline
 
-from tests.unit.tuikit import NOW, FakeClient, app, row, run, screen_text, seen, snapshot
+from tests.unit.tuikit import (
+    NOW,
+    FakeClient,
+    app,
+    row,
+    run,
+    screen_text,
+    seen,
+    settled,
+    snapshot,
+    until,
+)
 from tui.deploy_screen import DeployScreen
 from tui.device_screen import DeviceScreen
 from tui.dialogs import Confirm, Help
@@ -24,7 +35,7 @@ def test_device_detail_shows_readings_impedance_parts_events_and_history() -> No
             client.publish(devices=(beat,))
             await seen(pilot, client)
         tui.open_device("pi-attic")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert isinstance(tui.screen, DeviceScreen)
         text = screen_text(tui)
         for expected in ("pi-attic", "1.5 GiB of 7.7 GiB", "3 running of 4", "load 0.42",
@@ -44,7 +55,7 @@ def test_a_device_that_vanished_is_a_notification() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         tui.open_device("pi-gone")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert tui.is_running and isinstance(tui.screen, DeviceScreen)
         assert any("no device 'pi-gone'" in n.message for n in tui._notifications)
 
@@ -56,7 +67,7 @@ def test_plan_view_shows_the_stack_plan() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert isinstance(tui.screen, PlanScreen)
         text = screen_text(tui)
         assert "plan: demo" in text and "web:3067" in text
@@ -71,10 +82,10 @@ def test_plan_view_types_a_path_and_a_bad_one_is_a_notification() -> None:
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
         await pilot.press(*"missing.yaml", "enter")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert any("missing.yaml: no such file" in n.message for n in tui._notifications)
         await pilot.press("e", *"other.yaml", "enter")  # e selects the old path: typed over
-        await pilot.pause(0.3)
+        await settled(pilot)
         plan_screen = tui.screen
         assert isinstance(plan_screen, PlanScreen) and plan_screen.result is not None
         assert plan_screen.result.path.endswith("other.yaml")
@@ -88,12 +99,12 @@ def test_deploy_asks_first_and_cancel_deploys_nothing() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("D")
         assert isinstance(tui.screen, Confirm)
         assert "Deploy stack demo (demo.yaml)?" in screen_text(tui)
         await pilot.press("enter")  # the focused button is Cancel
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert isinstance(tui.screen, PlanScreen) and client.deploys == []
 
     run(tui, scenario)
@@ -107,16 +118,16 @@ def test_a_confirmed_deploy_shows_each_device_as_it_moves_then_the_result() -> N
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("D", "y")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "2.0 MB/8.0 MB" in screen_text(tui), "the deploy's progress")
         assert isinstance(tui.screen, DeployScreen)
         assert client.deploys == [("demo.yaml", False)]
         text = screen_text(tui)
         assert "deploy demo.yaml  running" in text and "pushing nginx:alpine" in text
         assert "2.0 MB/8.0 MB" in text and "reading facts" in text
         client.deploy_gate.set()
-        await pilot.pause(0.3)
+        await settled(pilot)
         text = screen_text(tui)
         assert "deploy demo  FAILED" in text and "2 ok  1 failed  0 in progress" in text
         assert "pi-garage: apply failed" in text
@@ -132,15 +143,15 @@ def test_a_dry_run_does_not_ask_and_a_second_deploy_waits_for_the_first() -> Non
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("n")
-        await pilot.pause(0.2)
-        assert isinstance(tui.screen, DeployScreen) and "dry run demo.yaml" in screen_text(tui)
+        await until(pilot, lambda: "dry run demo.yaml" in screen_text(tui), "the dry run")
+        assert isinstance(tui.screen, DeployScreen)
         tui.start_deploy("demo.yaml", dry_run=False)
         await pilot.pause()
         assert any("already running" in n.message for n in tui._notifications)
         client.deploy_gate.set()
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert client.deploys == [("demo.yaml", True)]
         assert "change(s) planned" in screen_text(tui)
 
@@ -154,7 +165,7 @@ def test_an_unplaceable_plan_cannot_be_deployed() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("D")
         assert not isinstance(tui.screen, Confirm) and client.deploys == []
         assert any("unplaced" in n.message for n in tui._notifications)
@@ -183,9 +194,9 @@ def test_the_palette_switches_views() -> None:
         await pilot.press("ctrl+p")
         assert isinstance(tui.screen, CommandPalette)
         await pilot.press(*"plan a stack")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert isinstance(tui.screen, PlanScreen)
 
     run(tui, scenario)
@@ -196,7 +207,7 @@ def test_q_quits() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await settled(pilot)
         assert not tui.is_running
 
     run(tui, scenario)
@@ -220,7 +231,7 @@ def test_esc_in_the_plan_view_goes_back_to_the_fleet() -> None:
 
     async def scenario(pilot: Pilot[None]) -> None:
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await settled(pilot)
         await pilot.press("escape")
         assert isinstance(tui.screen, FleetScreen)
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.worker import WorkerState
 
 from fleet.config.stack import loads_stack
 from fleet.errors import ConfigError, FleetError
@@ -196,9 +197,33 @@ async def seen(pilot: Pilot[None], client: FakeClient, timeout: float = 5.0) -> 
     assert isinstance(app, FleetApp)
     for _ in range(int(timeout / 0.01)):
         if app.snapshot is not None and app.snapshot.seq == client.latest.seq:
+            await pilot.pause()  # and the views it updated, drawn
             return
         await pilot.pause(0.01)
     raise AssertionError("the app never took the latest snapshot")
+
+
+async def settled(pilot: Pilot[None]) -> None:
+    """Until every worker the app started has finished and what they posted is handled:
+    a plan, a scan, a device's detail or a cleanup, done."""
+    for _ in range(100):  # a worker's result may start another (a cleanup, then its rescan)
+        await pilot.pause()
+        busy = [w for w in pilot.app.workers if not w.is_finished]
+        if not busy:
+            return
+        started = [w.wait() for w in busy if w.state is not WorkerState.PENDING]
+        await asyncio.gather(*started, return_exceptions=True)  # a failure is the test's to read
+    raise AssertionError("the app's workers never settled")
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str,
+                timeout: float = 5.0) -> None:
+    """Until `condition()` holds, for what a worker shows while it is still running."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"never happened: {what}")
 
 
 def run(app: FleetApp, scenario: Callable[[Pilot[None]], Awaitable[None]],
