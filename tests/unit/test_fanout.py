@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from fleet.cleanup.board import DeviceCleanup
+from fleet.deploy.apply import DeviceResult
+from fleet.deploy.enroll import EnrollResult
 from fleet.fanout import (
     QUIET,
     Background,
+    Outcome,
     Stages,
     all_ok,
     failures,
@@ -17,6 +21,7 @@ from fleet.fanout import (
     fan_out_or_raise,
     unexpected,
 )
+from fleet.lab.lab import DeviceStatus
 
 WAIT_S = 10.0  # a generous bound on a wait that a correct fan-out ends at once
 
@@ -135,3 +140,15 @@ def test_stages_forwards_stages_only_and_quiet_says_nothing() -> None:
     progress.sent("pi-1", 5)
     QUIET.stage("pi-1", "ignored")
     assert told == [("pi-1", "connecting")]
+
+
+def test_every_per_device_result_has_the_one_shape() -> None:
+    # Typed as Outcomes, so mypy checks each type has the shape; the values check the meaning.
+    results: list[Outcome] = [
+        DeviceResult("pi-01", True), DeviceResult("pi-02", False, "refused"),
+        DeviceCleanup("pi-03", error="unreachable"), EnrollResult("pi-04"),
+        EnrollResult("pi-05", error="agent: crashed"),
+        DeviceStatus("pi-06", "10.0.0.6", "pi4b-8g", ssh=True, docker=False, agent=None),
+        DeviceStatus("pi-07", "10.0.0.7", "pi4b-8g", ssh=True, docker=True, agent=True)]
+    assert failures(results) == {"pi-02": "refused", "pi-03": "unreachable",
+                                 "pi-05": "agent: crashed", "pi-06": "docker not answering"}
