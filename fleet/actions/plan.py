@@ -37,7 +37,8 @@ class Basis(StrEnum):
 
 NOTES = {
     Basis.INVENTORY: "planned against the inventory's budgets, not what runs: the boards "
-                     "were not read (`fleet deploy` plans against what they run)",
+                     "were not read (`fleet deploy` plans against what they run; "
+                     "`fleet plan --boards` reads them)",
     Basis.BOARDS: "planned against what the boards run, as `fleet deploy` plans",
 }
 

@@ -59,6 +59,17 @@ def known_hosts_option(sub: argparse.ArgumentParser) -> None:
                           "~/.config/fleet/known_hosts)")
 
 
+def board_options(sub: argparse.ArgumentParser) -> None:
+    """What reading the boards over SSH needs, as deploy and plan --boards read them."""
+    sub.add_argument("--images", action="append", default=[], metavar="PATH",
+                     help="docker-archive files (docker save) or directories of them to "
+                          "push images from (repeatable; default $FLEET_IMAGES, then the "
+                          "local docker engine)")
+    known_hosts_option(sub)
+    sub.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                     help="SSH connect timeout per device (default 10)")
+
+
 def interface_option(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--interface", action="append", default=[], metavar="ADDR",
                      help="browse mDNS only on the interface with this address "

@@ -10,9 +10,9 @@ from fleet.cli.common import (
     EXIT_OK,
     Commands,
     at_least_one,
+    board_options,
     err,
     json_flag,
-    known_hosts_option,
     out,
     print_json,
 )
@@ -33,16 +33,10 @@ def register(commands: Commands) -> None:
                              "files, logs, old revisions, dangling images)")
     deploy.add_argument("--parallel", type=int, default=4, metavar="N",
                         help="devices changed at once (default 4)")
-    deploy.add_argument("--images", action="append", default=[], metavar="PATH",
-                        help="docker-archive files (docker save) or directories of them to "
-                             "push images from (repeatable; default $FLEET_IMAGES, then the "
-                             "local docker engine)")
-    known_hosts_option(deploy)
+    board_options(deploy)
     deploy.add_argument("--store", metavar="PATH",
                         help="SQLite state file where the deploy is recorded (default "
                              "$XDG_STATE_HOME/fleet/fleet.db)")
-    deploy.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="SSH connect timeout per device (default 10)")
     deploy.add_argument("--seed", type=int, default=0,
                         help="placement tie-break seed (default 0)")
     json_flag(deploy)

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
-from fleet.cli.common import EXIT_FAILED, EXIT_OK, Commands, json_flag, out, print_json
+from fleet.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Commands,
+    board_options,
+    err,
+    json_flag,
+    out,
+    print_json,
+)
 from fleet.config import paths
 
 
@@ -18,16 +29,31 @@ def register(commands: Commands) -> None:
                       help="also find the fewest extra devices of PROFILE that place everything")
     plan.add_argument("--seed", type=int, default=0,
                       help="tie-break seed (0: inventory order); the same seed, the same plan")
+    plan.add_argument("--boards", action="store_true",
+                      help="plan against what the boards run, as fleet deploy does (reads every "
+                           "board over SSH); default: against the inventory's budgets alone")
+    board_options(plan)
     json_flag(plan)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fleet.actions.plan import plan
+    from fleet.actions.plan import Boards, plan
     from fleet.config import inventory, stack
+    from fleet.deploy.images import ImageSource
+    from fleet.ssh import hostkeys
+    from fleet.ssh.connection import SshConnection
 
     wanted = stack.load_stack(args.stack)
     devices = inventory.load(paths.inventory(args.inventory)).devices
-    planned = plan(wanted, devices, what_if=args.what_if, need=args.need, seed=args.seed)
+    boards = None
+    if args.boards:
+        known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
+        boards = Boards(lambda d: SshConnection(d, known, timeout=args.timeout),
+                        ImageSource.from_env([Path(p) for p in args.images]))
+    reading = err.status(f"fleet plan: reading {len(devices)} board(s) over SSH")
+    with reading if boards else contextlib.nullcontext():
+        planned = plan(wanted, devices, boards=boards, what_if=args.what_if, need=args.need,
+                       seed=args.seed)
     if args.json:
         print_json(planned.json())
     else:
