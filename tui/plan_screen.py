@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
 from rich.markup import escape
 from rich.text import Text
 from textual import work
@@ -77,7 +78,9 @@ class PlanScreen(View):
     def show(self, result: PlanResult) -> None:
         self.result = result
         self.fleet_app.stack = result.path
-        self.query_one("#plan", Static).update(render(result.plan))
+        # Which state the plan was made against, as `fleet plan` says it: a deploy reads the boards.
+        basis = [Text(result.basis, style="dim")] if result.basis else []
+        self.query_one("#plan", Static).update(Group(render(result.plan), *basis))
         self.query_one("#plan-box").border_title = f"plan: {result.stack}"
 
     def _ready(self) -> PlanResult | None:
