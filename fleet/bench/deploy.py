@@ -22,8 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 from importlib.metadata import version
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fleet.bench import deploy_jobs as job
+from fleet.fanout import fan_out_or_raise
 from fleet.lab import device, images, lab
 from fleet.lab.host import run as run_host
 from fleet.lab.spec import LabDevice, LabSpec
@@ -217,7 +217,8 @@ class Ssh:
 
     def each(self, script: str) -> dict[str, str]:
         return dict(zip((d.id for d in self.devices),
-                        _parallel(self.devices, lambda d: self.run(d, script)), strict=True))
+                        fan_out_or_raise(self.devices, lambda d: self.run(d, script),
+                                         parallel=len(self.devices)), strict=True))
 
     def states(self) -> dict[str, job.DeviceState]:
         return {d: job.parse_state(text) for d, text in self.each(job.STATE_SCRIPT).items()}
@@ -235,10 +236,6 @@ def _tool(name: str) -> str:
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else shutil.which(name) or name
 
-
-def _parallel(items: Sequence[LabDevice], work: Callable[[LabDevice], T]) -> list[T]:
-    with ThreadPoolExecutor(len(items)) as pool:
-        return list(pool.map(work, items))
 
 
 def _timed(work: Callable[[], object]) -> float:
