@@ -51,7 +51,7 @@ _ctx = multiprocessing.get_context("spawn")
 # -- the load generator, in its own process ------------------------------------
 
 def _generate(port: int, devices: int, seed: int, conn: Connection) -> None:
-    packets = loadgen.heartbeat_packets(loadgen.device_ids(devices), seed)
+    packets = loadgen.Packets(loadgen.device_ids(devices), seed)
     with loadgen.open_publisher("127.0.0.1", port, "bench-loadgen") as sock:
         conn.send("ready")
         while (order := conn.recv()) is not None:

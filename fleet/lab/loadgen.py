@@ -38,10 +38,39 @@ def heartbeat(rng: random.Random, seq: int) -> Heartbeat:
     )
 
 
-def heartbeat_packets(ids: Sequence[str], seed: int = 1) -> list[bytes]:
-    """One PUBLISH per device, to its heartbeat topic."""
-    rng = random.Random(seed)
-    return [publish_packet(topic(d, "hb"), encode(heartbeat(rng, k))) for k, d in enumerate(ids)]
+# Every seq has nine digits, so a packet's length (and its MQTT remaining length) never changes
+# as its seq rises: a packet is its device's template with the digits put in.
+SEQ_BASE = 100_000_000
+
+
+class Packets:
+    """Each device's heartbeat PUBLISH, its seq rising by one each time the devices come round.
+
+    The ingest keeps a device's newest heartbeat by seq, so a replayed packet
+    would be stale and cost it less than a real one: every packet offered is new.
+    """
+
+    def __init__(self, ids: Sequence[str], seed: int = 1) -> None:
+        rng = random.Random(seed)
+        marker = b'"seq":%d' % SEQ_BASE
+        self._templates: list[tuple[bytes, bytes]] = []
+        for d in ids:
+            packet = publish_packet(topic(d, "hb"), encode(heartbeat(rng, SEQ_BASE)))
+            prefix, found, suffix = packet.partition(marker)
+            assert found, "the encoded heartbeat has its seq where the template expects it"
+            self._templates.append((prefix + b'"seq":', suffix))
+        self._next = 0  # packets taken so far: device next % n, round next // n
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def take(self, count: int) -> bytes:
+        """The next `count` packets, cycling through the devices, as one buffer."""
+        n, start = len(self._templates), self._next
+        self._next += count
+        return b"".join(prefix + b"%d" % (SEQ_BASE + 1 + k // n) + suffix
+                        for k in range(start, start + count)
+                        for prefix, suffix in (self._templates[k % n],))
 
 
 def open_publisher(host: str, port: int, client_id: str) -> socket.socket:
@@ -56,20 +85,19 @@ def open_publisher(host: str, port: int, client_id: str) -> socket.socket:
     return sock
 
 
-def offer(sock: socket.socket, packets: Sequence[bytes], rate: float, count: int) -> float:
-    """Send `count` packets, cycling through `packets`, at `rate`/s (0: as fast as possible).
+def offer(sock: socket.socket, packets: Packets, rate: float, count: int) -> float:
+    """Send `count` packets at `rate`/s (0: as fast as possible).
 
     Returns the seconds it took. Pacing is per tick with a running schedule, so
     a late tick is caught up by the next one rather than lost.
     """
     per_tick = max(1, round(rate * TICK_S)) if rate else 500
     started = time.perf_counter()
-    sent, k, n = 0, 0, len(packets)
+    sent = 0
     while sent < count:
         take = min(per_tick, count - sent)
-        chunk = [packets[(k + j) % n] for j in range(take)]
-        sock.sendall(b"".join(chunk))
-        k, sent = (k + take) % n, sent + take
+        sock.sendall(packets.take(take))
+        sent += take
         if rate:
             delay = started + sent / rate - time.perf_counter()
             if delay > 0:
