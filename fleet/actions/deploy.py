@@ -20,8 +20,7 @@ from typing import Protocol
 
 from fleet.cleanup import board
 from fleet.config.stack import Stack
-from fleet.deploy import apply as rollout
-from fleet.deploy.apply import Connect, DeviceResult, Prepared
+from fleet.deploy.apply import Connect, DeviceResult, Prepared, apply, prepare
 from fleet.deploy.images import ImageSource
 from fleet.fanout import QUIET, Progress, all_ok
 from fleet.model import Device
@@ -103,9 +102,9 @@ def deploy(stack: Stack, devices: Sequence[Device], using: Collaborators,
            before_acting: Callable[[Prepared], None] = lambda _p: None) -> Deployed:
     """Deploy `stack` onto `devices`; `before_acting` sees the plan's diff just before any
     device is changed (the CLI prints it). Every connection is closed on return."""
-    prepared = rollout.prepare(stack, devices, using.connect, using.source,
-                               parallel=max(options.parallel, 8), seed=options.seed,
-                               now=using.clock(), progress=using.progress)
+    prepared = prepare(stack, devices, using.connect, using.source,
+                       parallel=max(options.parallel, 8), seed=options.seed, now=using.clock(),
+                       progress=using.progress)
     try:
         if prepared.plan.unplaced or options.dry_run:
             return Deployed(prepared, dry_run=options.dry_run)
@@ -123,9 +122,9 @@ def _act(stack: Stack, devices: Sequence[Device], prepared: Prepared, using: Col
             {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
         room = board.make_room({d.id: d.ssh.user for d in devices},
                                {s.image for s in stack.services}) if options.make_room else None
-        results = rollout.apply(prepared, using.source, parallel=options.parallel,
-                                keep_free_pct=keep_free_pct(devices), make_room=room,
-                                progress=using.progress)
+        results = apply(prepared, using.source, parallel=options.parallel,
+                        keep_free_pct=keep_free_pct(devices), make_room=room,
+                        progress=using.progress)
         recorder.deployment_finished(deployment, using.clock(),
                                      {r.device: (r.ok, r.error) for r in results})
         for r in results:
