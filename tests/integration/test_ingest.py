@@ -21,7 +21,7 @@ from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.model import Broker
 from fleet.wire import State, encode, topic
-from tests.unit.test_wire import heartbeat
+from tests.kit import heartbeat
 
 DEVICES = ("pi-1", "pi-2", "pi-3")
 

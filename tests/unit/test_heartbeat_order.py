@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fleet.health.order import RETIRED_KEPT, RETIRED_SLACK, Position, Verdict, judge
 from fleet.wire import Heartbeat
-from tests.unit.test_wire import heartbeat
+from tests.kit import heartbeat
 
 NEWER, RESTART, STALE = Verdict.NEWER, Verdict.RESTART, Verdict.STALE
 

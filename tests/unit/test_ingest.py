@@ -12,7 +12,7 @@ from fleet.health.store import Store
 from fleet.health.view import FleetView
 from fleet.model import Broker
 from fleet.wire import Heartbeat, State, encode, topic
-from tests.unit.test_wire import heartbeat
+from tests.kit import heartbeat
 
 
 class Recorder:

@@ -9,7 +9,7 @@ import pytest
 
 from fleet.health.store import Event, Store
 from fleet.wire import encode
-from tests.unit.test_wire import heartbeat
+from tests.kit import heartbeat
 
 
 def test_store_is_in_wal_mode(tmp_path: Path) -> None:

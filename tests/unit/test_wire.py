@@ -15,11 +15,9 @@ from fleet.wire import (
     READY,
     Ack,
     Command,
-    Containers,
     Heartbeat,
     State,
     WireError,
-    WireImpedance,
     decode_ack,
     decode_command,
     decode_heartbeat,
@@ -28,18 +26,7 @@ from fleet.wire import (
     parse_topic,
     topic,
 )
-
-
-def heartbeat(**overrides: object) -> Heartbeat:
-    fields: dict[str, object] = dict(
-        v=1, seq=7, clock=1_795_000_000.5, cpu_pct=12.5, load1=0.4,
-        mem_used_mb=3700, mem_total_mb=8192, mem_budget_mb=7840,
-        disk_used_mb=25_600, disk_total_mb=30_005, disk_budget_mb=24_005,
-        impedance=WireImpedance(12.0, 40.0, 1, 2.5, 1.0),
-        temp_c=51.2, throttled=[], containers=Containers(running=136, total=140),
-    )
-    fields.update(overrides)
-    return Heartbeat(**fields)  # type: ignore[arg-type]
+from tests.kit import heartbeat
 
 
 def test_topics_round_trip() -> None:
@@ -57,7 +44,7 @@ def test_bad_topics_are_refused(name: str) -> None:
 
 
 def test_heartbeat_round_trip() -> None:
-    hb = heartbeat()
+    hb = heartbeat(seq=7, clock=1_795_000_000.5, cpu_pct=12.5, temp_c=51.2, run="5f0c2a9e")
     assert decode_heartbeat(encode(hb)) == hb
 
 
