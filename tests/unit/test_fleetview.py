@@ -11,24 +11,16 @@ from fleet.health.view import FleetView, Mode, mode
 from fleet.lan.advert import Advert
 from fleet.lan.sightings import DeviceSeen
 from fleet.model import Arch
-from fleet.wire import Heartbeat, State, WireImpedance
+from fleet.wire import State, WireImpedance
+from tests.kit import heartbeat
 
-FAST = WireImpedance(latency_ms=5, processing_ms=20, queue=0, drift_ms=1, reliability=1.0)
 ONLINE, OFFLINE = State(v=1, state="online"), State(v=1, state="offline")
-
-
-def hb(seq: int = 1, imp: WireImpedance = FAST, interval_s: float | None = None,
-       run: str | None = None) -> Heartbeat:
-    return Heartbeat(v=1, seq=seq, clock=0.0, cpu_pct=1, load1=0.1, mem_used_mb=100,
-                     mem_total_mb=8192, mem_budget_mb=7840, disk_used_mb=1000,
-                     disk_total_mb=30005, disk_budget_mb=24005, impedance=imp,
-                     interval_s=interval_s, run=run)
 
 
 def beating(times: list[float], device: str = "pi-01") -> FleetView:
     view = FleetView([device])
     for k, t in enumerate(times):
-        view.heartbeat(device, hb(k), t)
+        view.heartbeat(device, heartbeat(seq=k), t)
     return view
 
 
@@ -61,7 +53,7 @@ def test_jitter_of_half_an_interval_is_never_taken_for_a_dead_device() -> None:
     for k, t in enumerate(times):
         if k >= 10:  # just before each arrival, the device must still count as alive
             assert view.health(t - 1e-3)["pi-01"] is Health.ACTIVE, k
-        view.heartbeat("pi-01", hb(k), t)
+        view.heartbeat("pi-01", heartbeat(seq=k), t)
 
 
 def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_back() -> None:
@@ -69,7 +61,7 @@ def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_
     view.presence("pi-01", OFFLINE, 15.2)
     assert view.health(15.3)["pi-01"] is Health.OFFLINE
     view.presence("pi-01", ONLINE, 40.0)
-    view.heartbeat("pi-01", hb(4), 40.1)  # the same run of the agent, reconnected
+    view.heartbeat("pi-01", heartbeat(seq=4), 40.1)  # the same run of the agent, reconnected
     assert view.health(40.2)["pi-01"] is Health.ACTIVE
     assert max(view.devices["pi-01"].intervals) == 5.0  # the outage is not an interval
 
@@ -77,12 +69,12 @@ def test_the_last_will_takes_a_device_offline_at_once_and_a_heartbeat_brings_it_
 def test_a_restarted_agent_is_taken_at_seq_1_and_its_old_runs_stragglers_are_not() -> None:
     view = FleetView(["pi-01"])
     for k in range(1, 13):
-        view.heartbeat("pi-01", hb(k, run="a"), 5.0 * k)
-    assert view.heartbeat("pi-01", hb(1, run="b", interval_s=1.0), 70.0)
-    assert not view.heartbeat("pi-01", hb(13, run="a"), 70.1)
-    assert view.heartbeat("pi-01", hb(2, run="b", interval_s=1.0), 71.0)
+        view.heartbeat("pi-01", heartbeat(seq=k, run="a"), 5.0 * k)
+    assert view.heartbeat("pi-01", heartbeat(seq=1, run="b", interval_s=1.0), 70.0)
+    assert not view.heartbeat("pi-01", heartbeat(seq=13, run="a"), 70.1)
+    assert view.heartbeat("pi-01", heartbeat(seq=2, run="b", interval_s=1.0), 71.0)
     r = view.devices["pi-01"]
-    assert r.heartbeat == hb(2, run="b", interval_s=1.0)
+    assert r.heartbeat == heartbeat(seq=2, run="b", interval_s=1.0)
     assert (r.restarts, r.stale, r.last_seen, list(r.intervals)) == (1, 1, 71.0, [1.0])
     # The new run's own interval decides until phi has enough: 1 s, not the old run's 5 s.
     assert view.health(73.4)["pi-01"] is Health.ACTIVE
@@ -91,8 +83,8 @@ def test_a_restarted_agent_is_taken_at_seq_1_and_its_old_runs_stragglers_are_not
 
 def test_a_new_device_is_judged_by_its_declared_interval_until_phi_has_enough() -> None:
     view = FleetView(["pi-01", "old"])
-    view.heartbeat("pi-01", hb(interval_s=1.0), 0.0)
-    view.heartbeat("old", hb(), 0.0)  # an agent that declares none: 5 s assumed
+    view.heartbeat("pi-01", heartbeat(interval_s=1.0), 0.0)
+    view.heartbeat("old", heartbeat(), 0.0)  # an agent that declares none: 5 s assumed
     assert view.health(2.4) == {"pi-01": Health.ACTIVE, "old": Health.ACTIVE}
     assert view.health(2.6) == {"pi-01": Health.OFFLINE, "old": Health.ACTIVE}
     assert view.health(12.6)["old"] is Health.OFFLINE
@@ -101,8 +93,8 @@ def test_a_new_device_is_judged_by_its_declared_interval_until_phi_has_enough() 
 
 def test_impedance_decides_degraded_and_quarantined() -> None:
     view = FleetView()
-    view.heartbeat("slow", hb(imp=WireImpedance(400, 500, 0, 1, 1.0)), 1.0)
-    view.heartbeat("flaky", hb(imp=WireImpedance(5, 20, 0, 1, 0.3)), 1.0)
+    view.heartbeat("slow", heartbeat(impedance=WireImpedance(400, 500, 0, 1, 1.0)), 1.0)
+    view.heartbeat("flaky", heartbeat(impedance=WireImpedance(5, 20, 0, 1, 0.3)), 1.0)
     assert view.health(2.0) == {"slow": Health.DEGRADED, "flaky": Health.QUARANTINED}
     assert not view.devices["slow"].expected
 
@@ -111,29 +103,29 @@ def test_bad_payloads_are_counted_per_device_and_reordered_ones_ignored() -> Non
     view = beating([0.0, 5.0])
     view.bad("pi-01", "bad heartbeat: truncated", 6.0)
     view.bad("pi-01", "bad heartbeat: schema version 2", 7.0)
-    view.heartbeat("pi-01", hb(0), 4.0)
+    view.heartbeat("pi-01", heartbeat(seq=0), 4.0)
     record = view.devices["pi-01"]
     assert (record.bad, record.last_bad) == (2, "bad heartbeat: schema version 2")
     assert record.last_seen == 5.0 and list(record.intervals) == [5.0]
-    assert record.heartbeat == hb(1)
+    assert record.heartbeat == heartbeat(seq=1)
 
 
 def test_order_is_the_agents_seq_not_the_arrival() -> None:
     """Two workers: seq 3 is applied before seq 2, though seq 2 arrived (was stamped) first."""
     view = FleetView(["pi-01"])
-    assert view.heartbeat("pi-01", hb(1, run="a"), 0.0)
-    assert view.heartbeat("pi-01", hb(3, run="a"), 10.0)
-    assert not view.heartbeat("pi-01", hb(2, run="a"), 5.0)
-    assert not view.heartbeat("pi-01", hb(3, run="a"), 10.0)  # delivered twice
+    assert view.heartbeat("pi-01", heartbeat(seq=1, run="a"), 0.0)
+    assert view.heartbeat("pi-01", heartbeat(seq=3, run="a"), 10.0)
+    assert not view.heartbeat("pi-01", heartbeat(seq=2, run="a"), 5.0)
+    assert not view.heartbeat("pi-01", heartbeat(seq=3, run="a"), 10.0)  # delivered twice
     record = view.devices["pi-01"]
-    assert record.heartbeat == hb(3, run="a")
+    assert record.heartbeat == heartbeat(seq=3, run="a")
     assert (record.stale, record.last_seen, list(record.intervals)) == (2, 10.0, [10.0])
 
 
 def test_summary_counts_each_state_and_names_the_mode() -> None:
     view = FleetView(["pi-01", "gone", "lost"])
-    view.heartbeat("pi-01", hb(), 5.0)
-    view.heartbeat("slow", hb(imp=WireImpedance(400, 500, 0, 1, 1.0)), 5.0)
+    view.heartbeat("pi-01", heartbeat(), 5.0)
+    view.heartbeat("slow", heartbeat(impedance=WireImpedance(400, 500, 0, 1, 1.0)), 5.0)
     s = view.summary(6.0)
     assert (s.total, s.active, s.degraded, s.offline, s.quarantined) == (4, 1, 1, 2, 0)
     assert s.mode is Mode.EMERGENCY  # 1 of 4 active: under 30 %
@@ -151,7 +143,7 @@ def test_a_board_found_on_the_lan_is_unmanaged_and_not_counted_until_it_speaks()
     r = view.devices["raspberrypi"]
     assert (r.managed, r.on_lan, r.health(1.0)) == (False, True, Health.OFFLINE)
     assert view.summary(1.0).total == 1  # pi-01 only
-    view.heartbeat("raspberrypi", hb(), 2.0)
+    view.heartbeat("raspberrypi", heartbeat(), 2.0)
     assert view.summary(2.0).total == 2
 
 
