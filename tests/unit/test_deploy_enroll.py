@@ -27,13 +27,14 @@ from fleet.errors import (
 )
 from fleet.fanout import Stages
 from fleet.model import Arch, Broker, Device, SshTarget
-from fleet.profiles import PROFILES
 from fleet.ssh import playbooks
 from fleet.ssh.connection import FakeConnection, Result
+from tests.kit import device
 
 IMAGE = "fleet/agent:0.1.0-0123456789ab"
 FINGERPRINT = "SHA256:" + "Q" * 43
 CONTAINER = "4f1c" * 16
+ROOT = SshTarget(user="root")  # enroll's commands go as they are, without sudo
 FIRST_RUN = f"""step docker ok
 step agent-image built
 step config written
@@ -52,13 +53,6 @@ step old-images none
 """
 
 
-def device(**overrides: Any) -> Device:
-    fields: dict[str, Any] = {"id": "pi-01", "host": "10.0.0.11",
-                              "profile": PROFILES["pi4b-8g"], "arch": Arch.ARM64,
-                              "ssh": SshTarget(user="root")}
-    return Device(**(fields | overrides))
-
-
 def settings(**overrides: Any) -> Settings:
     fields: dict[str, Any] = {"broker": Broker(host="10.0.0.1"), "image": IMAGE,
                               "base": "python:3.11-slim-bookworm"}
@@ -68,7 +62,7 @@ def settings(**overrides: Any) -> Settings:
 # -- the agent's config -----------------------------------------------------------------------
 
 def test_the_agent_env_names_the_device_its_profile_broker_and_sshd() -> None:
-    env = enroll.agent_env(device(ssh=SshTarget(user="root", port=2222)),
+    env = enroll.agent_env(device("pi-01", ssh=SshTarget(user="root", port=2222)),
                            Broker(host="10.0.0.1", port=8883), password=False)
     assert env == {"FLEET_AGENT_ID": "pi-01", "FLEET_AGENT_PROFILE": "pi4b-8g",
                    "FLEET_AGENT_BROKER": "10.0.0.1:8883", "FLEET_AGENT_SSH_PORT": "2222",
@@ -77,14 +71,14 @@ def test_the_agent_env_names_the_device_its_profile_broker_and_sshd() -> None:
 
 def test_credentials_are_a_user_name_and_a_password_file_never_the_password() -> None:
     broker = Broker(host="mqtt.lan", username="fleet", password_file=Path("/x"))
-    env = enroll.agent_env(device(), broker, password=True)
+    env = enroll.agent_env(device("pi-01", ssh=ROOT), broker, password=True)
     assert env["FLEET_AGENT_USERNAME"] == "fleet"
     assert env["FLEET_AGENT_PASSWORD_FILE"] == enroll.PASSWORD_MOUNT
     assert "FLEET_AGENT_PASSWORD" not in env
 
 
 def test_an_ipv6_broker_is_bracketed() -> None:
-    env = enroll.agent_env(device(), Broker(host="fd00::1"), password=False)
+    env = enroll.agent_env(device("pi-01", ssh=ROOT), Broker(host="fd00::1"), password=False)
     assert env["FLEET_AGENT_BROKER"] == "[fd00::1]:1883"
 
 
@@ -221,7 +215,7 @@ def run(devices: list[Device], boards: dict[str, FakeConnection], **kwargs: Any
 
 def test_an_enrolled_board_takes_a_check_and_the_playbook_and_no_context() -> None:
     conn = FakeConnection(Board(image="present"))
-    [result] = run([device()], {"pi-01": conn})
+    [result] = run([device("pi-01", ssh=ROOT)], {"pi-01": conn})
     assert result.ok and not result.changes and not result.sent_context
     assert len(conn.calls) == 2
     command, stdin = conn.calls[1]
@@ -236,7 +230,7 @@ def test_an_enrolled_board_takes_a_check_and_the_playbook_and_no_context() -> No
 def test_a_board_without_the_image_is_sent_its_context_once_then_builds_it() -> None:
     conn = FakeConnection(Board(image="missing", report=FIRST_RUN))
     contexts = Contexts()
-    [result] = run([device()], {"pi-01": conn}, contexts=contexts)
+    [result] = run([device("pi-01", ssh=ROOT)], {"pi-01": conn}, contexts=contexts)
     assert result.ok and result.sent_context
     assert contexts.made == [Arch.ARM64]
     assert [c for c, _ in conn.calls][1].endswith(f"mv -f {enroll.CONTEXT_PATH}"
@@ -249,7 +243,7 @@ def test_the_password_never_appears_on_a_command_line() -> None:
     conn = FakeConnection(Board(image="missing", report=FIRST_RUN))
     password = "hunter2-very-secret"
     broker = Broker(host="10.0.0.1", username="fleet", password_file=Path("/pw"))
-    run([device(ssh=SshTarget(user="pi"))], {"pi-01": conn},
+    run([device("pi-01")], {"pi-01": conn},
         settings=settings(broker=broker, password=password))
     assert all(password not in command for command, _ in conn.calls)
     encoded = base64.b64encode(f"{password}\n".encode())
@@ -259,7 +253,7 @@ def test_the_password_never_appears_on_a_command_line() -> None:
 
 def test_a_user_other_than_root_goes_through_sudo_without_a_prompt() -> None:
     conn = FakeConnection(Board(image="missing", report=FIRST_RUN))
-    run([device(ssh=SshTarget(user="pi"))], {"pi-01": conn})
+    run([device("pi-01")], {"pi-01": conn})
     assert all(c.startswith("sudo -n sh -c ") for c, _ in conn.calls)
     inner = shlex.split(conn.calls[-1][0])[-1]
     assert inner.startswith("env ") and inner.endswith(" sh -s")
@@ -269,13 +263,13 @@ def test_sudo_that_wants_a_password_says_what_to_do() -> None:
     def board(command: str, stdin: bytes) -> Result:
         return Result(command, 1, b"", b"sudo: a password is required\n")
 
-    [result] = run([device(ssh=SshTarget(user="pi"))], {"pi-01": FakeConnection(board)})
+    [result] = run([device("pi-01")], {"pi-01": FakeConnection(board)})
     assert result.error == "checking for the agent image: sudo: a password is required"
     assert "let pi run sudo without a password" in result.hint
 
 
 def test_one_failing_board_never_stops_the_others_and_results_keep_their_order() -> None:
-    devices = [device(id=f"pi-0{n}") for n in range(1, 6)]
+    devices = [device(f"pi-0{n}", ssh=ROOT) for n in range(1, 6)]
     boards = {d.id: FakeConnection(Board(report=FIRST_RUN), device=d.id) for d in devices}
     unpinned = HostKeyNotPinnedError("pi-02", offered=FINGERPRINT, key_type="ssh-ed25519",
                                      path="/kh")
@@ -322,7 +316,8 @@ def test_an_untrusted_or_refusing_board_says_what_to_do(error: Exception) -> Non
     def connect(d: Device) -> FakeConnection:
         raise error
 
-    [result] = enroll.enroll([device()], connect, settings(), contexts=Contexts())
+    [result] = enroll.enroll([device("pi-01", ssh=ROOT)], connect, settings(),
+                               contexts=Contexts())
     assert result.error is not None and not result.error.startswith("pi-01:")
     if isinstance(error, HostKeyChangedError):
         assert "CHANGED" in result.error
@@ -338,7 +333,7 @@ def test_a_broker_no_board_could_use_fails_every_board_before_connecting() -> No
         connected.append(d.id)
         return FakeConnection(Board())
 
-    results = enroll.enroll([device(), device(id="pi-02")], connect,
+    results = enroll.enroll([device("pi-01", ssh=ROOT), device("pi-02", ssh=ROOT)], connect,
                             settings(broker=Broker(host="127.0.0.1")), contexts=Contexts())
     assert [r.ok for r in results] == [False, False]
     assert all("loopback" in (r.error or "") for r in results)
