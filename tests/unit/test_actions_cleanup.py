@@ -15,7 +15,7 @@ from fleet.deploy.apply import Connect
 from fleet.errors import ConfigError
 from fleet.model import Device
 from fleet.ssh.connection import Connection
-from tests.unit.test_actions_deploy import Board, device
+from tests.unit.test_actions_deploy import Board
 
 
 def boards() -> dict[str, Board]:
@@ -29,7 +29,7 @@ def connector(found: dict[str, Board]) -> Connect:
     return connect
 
 
-DEVICES = [device("pi-01"), device("pi-02")]
+DEVICES = [board.device for board in boards().values()]
 
 
 def test_the_rules_follow_the_flags_and_volumes_need_their_own(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from fleet.config.stack import Stack, loads_stack
 from fleet.deploy.images import ImageSource
 from fleet.health.store import Store
 from fleet.model import Arch, Device
-from fleet.profiles import PROFILES
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection, FakeConnection, Result
+from tests import kit
 from tests.unit.test_deploy_images import APP1, BASE, archive
 
 MB = 1 << 20
@@ -44,6 +44,11 @@ class Board:
     ran: list[str] = field(default_factory=list)  # playbooks run, and pushes
     log: list[str] = field(default_factory=list)  # shared with the recorder: the order of all
     reclaimed: list[str] = field(default_factory=list)
+
+    @property
+    def device(self) -> Device:
+        """The inventory's entry for this board: a Pi 4B, of the arch the board says (x86_64)."""
+        return kit.device(self.id, arch=Arch.AMD64)
 
     def connection(self) -> FakeConnection:
         return FakeConnection(self.handle, device=self.id)
@@ -119,11 +124,6 @@ def outcomes(record: Mapping[str, object]) -> dict[str, dict[str, str]]:
     return devices
 
 
-def device(device_id: str) -> Device:
-    profile = PROFILES["pi4b-8g"]
-    return Device(device_id, f"{device_id}.local", profile, Arch.AMD64)
-
-
 def stack(tmp_path: Path) -> Stack:
     return loads_stack(STACK, str(tmp_path / "shop.yaml"))
 
@@ -167,6 +167,10 @@ class Fleet:
         yield Logged(self.store, self.log)
 
     @property
+    def devices(self) -> list[Device]:
+        return [board.device for board in self.boards.values()]
+
+    @property
     def log(self) -> list[str]:
         return next(iter(self.boards.values())).log
 
@@ -177,8 +181,7 @@ class Fleet:
 
     def run(self, tmp_path: Path, source: ImageSource | None = None,
             **options: Any) -> Any:
-        devices = [device(d) for d in self.boards]
-        return deploy(stack(tmp_path), devices, self.using(source), Options(**options))
+        return deploy(stack(tmp_path), self.devices, self.using(source), Options(**options))
 
 
 @pytest.fixture
@@ -194,7 +197,7 @@ def test_a_fresh_deploy_is_recorded_before_any_board_changes_then_applied(
     def before_acting(prepared: Any) -> None:
         fleet.log.append(f"diff of {sorted(prepared.steps)} shown")
 
-    done = deploy(stack(tmp_path), [device("pi-01"), device("pi-02")], fleet.using(),
+    done = deploy(stack(tmp_path), fleet.devices, fleet.using(),
                   before_acting=before_acting)
     assert done.ok and done.acted
     assert sorted(fleet.log[:2]) == ["status pi-01", "status pi-02"]
@@ -246,7 +249,7 @@ def test_a_dry_run_changes_nothing_and_records_nothing(fleet: Fleet, tmp_path: P
 def test_a_stack_that_does_not_fit_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
     huge = loads_stack(STACK + "      resources:\n        reservations:\n"
                        "          memory: 64g\n", str(tmp_path / "shop.yaml"))
-    done = deploy(huge, [device("pi-01")], fleet.using())
+    done = deploy(huge, [fleet.boards["pi-01"].device], fleet.using())
     assert done.unplaced and not done.ok and not done.acted
     assert fleet.boards["pi-01"].ran == ["status"]
     assert fleet.store.deployments() == []

@@ -15,9 +15,9 @@ from fleet.errors import ConfigError
 from fleet.health.store import Store
 from fleet.model import Device
 from fleet.ssh.connection import Connection
-from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet, device, stack
+from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet, stack
 
-DEVICES = [device("pi-01"), device("pi-02")]
+DEVICES = [Board(d).device for d in ("pi-01", "pi-02")]
 
 
 # Someone else's container on pi-01 publishes the port the stack wants.

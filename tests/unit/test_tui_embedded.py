@@ -15,7 +15,7 @@ from fleet.config.stack import loads_stack
 from fleet.deploy.images import ImageSource
 from fleet.errors import FleetError
 from fleet.health.store import Store
-from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet, device
+from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet
 from tests.unit.test_actions_deploy import STACK as STACK_ON_BOARDS
 from tests.unit.test_deploy_images import APP1, BASE, archive
 from tests.unit.tuikit import STACK
@@ -159,7 +159,7 @@ def test_a_dry_run_and_a_stack_that_does_not_fit_as_outcomes(tmp_path: Path) -> 
         dry = outcome(fleet.run(tmp_path, dry_run=True))
         huge = loads_stack(STACK_ON_BOARDS + "      resources:\n        reservations:\n"
                            "          memory: 64g\n", str(tmp_path / "shop.yaml"))
-        unfit = outcome(deploy(huge, [device("pi-01")], fleet.using()))
+        unfit = outcome(deploy(huge, [fleet.boards["pi-01"].device], fleet.using()))
     assert dry.dry_run and not dry.ok and dry.deployment is None
     assert [(d.device, d.ok) for d in dry.devices] == [("pi-01", True), ("pi-02", False)]
     assert not unfit.ok and unfit.error.startswith("2 replica(s) do not fit: nothing was")
