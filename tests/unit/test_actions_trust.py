@@ -11,14 +11,14 @@ import pytest
 
 from fleet.actions import trust as use_case
 from fleet.actions.discover import CheckKey, Scanner
-from fleet.config import inventory
 from fleet.errors import ConfigError, HostKeyChangedError, HostKeyMismatchError, SshConnectError
 from fleet.lan.advert import Advert
 from fleet.lan.discovery import Scan
 from fleet.lan.sightings import BY_NAME, DeviceSeen
-from fleet.model import Arch, Device
+from fleet.model import Arch
 from fleet.ssh import trust
 from fleet.ssh.hostkeys import HostKey, KnownHosts
+from tests.kit import device
 
 
 def key(n: int) -> HostKey:
@@ -26,13 +26,6 @@ def key(n: int) -> HostKey:
     name = b"ssh-ed25519"
     return HostKey.from_blob(struct.pack(">I", len(name)) + name + struct.pack(">I", 32)
                              + bytes([n]) * 32)
-
-
-def devices(tmp_path: Path, *device_ids: str) -> tuple[Device, ...]:
-    path = tmp_path / "inventory.yaml"
-    path.write_text("defaults:\n  profile: pi4b-8g\ndevices:\n" + "".join(
-        f"  {d}:\n    host: {d}.local\n" for d in device_ids))
-    return inventory.load(path).devices
 
 
 def advertising(fingerprints: dict[str, str], scans: list[Sequence[str]]) -> Scanner:
@@ -84,7 +77,7 @@ class Stages:
 
 def test_first_contact_pins_what_the_agents_advertise_and_refuses_the_rest(
         tmp_path: Path) -> None:
-    fleet = devices(tmp_path, "pi-01", "pi-02", "pi-03", "pi-04")
+    fleet = [device(d) for d in ("pi-01", "pi-02", "pi-03", "pi-04")]
     store = KnownHosts(tmp_path / "known_hosts")
     scans: list[Sequence[str]] = []
     progress = Stages()
@@ -105,7 +98,7 @@ def test_first_contact_pins_what_the_agents_advertise_and_refuses_the_rest(
 
 
 def test_when_every_key_is_pinned_mdns_is_not_read(tmp_path: Path) -> None:
-    fleet = devices(tmp_path, "pi-01", "pi-02")
+    fleet = [device(d) for d in ("pi-01", "pi-02")]
     store = KnownHosts(tmp_path / "known_hosts")
     store.pin("pi-01", key(1))
     store.pin("pi-02", key(2))
@@ -119,7 +112,7 @@ def test_when_every_key_is_pinned_mdns_is_not_read(tmp_path: Path) -> None:
 
 
 def test_accept_takes_exactly_one_device(tmp_path: Path) -> None:
-    fleet = devices(tmp_path, "pi-01", "pi-02")
+    fleet = [device(d) for d in ("pi-01", "pi-02")]
     store = KnownHosts(tmp_path / "known_hosts")
     asked: list[str] = []
 
@@ -133,7 +126,7 @@ def test_accept_takes_exactly_one_device(tmp_path: Path) -> None:
 
 
 def test_accept_replaces_a_changed_key_without_reading_mdns(tmp_path: Path) -> None:
-    [pi] = devices(tmp_path, "pi-01")
+    pi = device("pi-01")
     store = KnownHosts(tmp_path / "known_hosts")
     store.pin("pi-01", key(1))
     scans: list[Sequence[str]] = []
@@ -145,7 +138,7 @@ def test_accept_replaces_a_changed_key_without_reading_mdns(tmp_path: Path) -> N
 
 
 def test_an_unexpected_error_is_that_devices_result(tmp_path: Path) -> None:
-    fleet = devices(tmp_path, "pi-01", "pi-02")
+    fleet = [device(d) for d in ("pi-01", "pi-02")]
     store = KnownHosts(tmp_path / "known_hosts")
     store.pin("pi-02", key(2))
     checks = use_case.check_all(fleet, store, scan=advertising({}, []), check=offering(
