@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import threading
-import time
 
-from fleet import profiles
 from fleet.cleanup.board import DeviceCleanup, Outcome, Reclaimed
 from fleet.cleanup.janitor import Choose, Janitor, Note, report
 from fleet.cleanup.rules import MB, Category, Disk, Item, Policy, Reclaim
 from fleet.model import Device
+from tests.kit import device
 
-PI = profiles.get("pi4b-8g")
-DEVICES = [Device(d, f"{d}.local", PI, PI.arch) for d in ("pi-01", "pi-02")]
+DEVICES = [device("pi-01"), device("pi-02")]
 DISK = Disk(total=100 * MB, used=90 * MB)
 ITEMS = (Item(Category.TMP, "/tmp/a", "/tmp/a", 6 * MB),
          Item(Category.DANGLING, "sha256:d", "sha256:d", 20 * MB))
 
 
 class Cleaner:
-    """Cleans by `choose`-ing among ITEMS; `gate` holds it until the test lets it finish."""
+    """Cleans by `choose`-ing among ITEMS. A device `held` waits at its gate until the test
+    sets it; `begun[device]` is set as a cleaning of it starts."""
 
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.gate.set()
+    def __init__(self, *held: str) -> None:
+        self.gates = {d: threading.Event() for d in held}
+        self.begun = {d.id: threading.Event() for d in DEVICES}
         self.calls: list[str] = []
 
     def __call__(self, device: Device, choose: Choose) -> DeviceCleanup:
         self.calls.append(device.id)
-        self.gate.wait(5)
+        self.begun[device.id].set()
+        if device.id in self.gates:
+            self.gates[device.id].wait(5)
         chosen = choose(Reclaim(device.id, DISK, ITEMS, ()))
         outcomes = tuple(Outcome("reclaimed", i.category, i.target) for i in chosen.items)
         after = Disk(DISK.total, DISK.used - chosen.bytes)
@@ -55,29 +56,31 @@ def test_a_device_over_the_high_water_mark_is_cleaned_down_to_the_low_one() -> N
 
 
 def test_a_device_being_cleaned_or_cleaned_lately_is_not_started_again() -> None:
-    clean = Cleaner()
-    clean.gate.clear()
+    clean = Cleaner("pi-01")
     janitor = Janitor(DEVICES, Policy(), clean, cooldown_s=600)
     full = {"pi-01": (95 * MB, 100 * MB)}
     assert len(janitor.tick(full, 0.0)) == 1
     assert janitor.tick(full, 10.0) == []  # still running
-    clean.gate.set()
+    clean.gates["pi-01"].set()
     assert [n.kind for n in settle(janitor, 20.0)][-1] == "cleanup_done"
     assert clean.calls == ["pi-01"]
 
 
 def test_the_cooldown_ends() -> None:
-    janitor = Janitor(DEVICES, Policy(), Cleaner(), cooldown_s=600)
+    # One worker cleans one device after another: once pi-02's cleaning has begun, pi-01's
+    # has finished, and the next tick reports it.
+    clean = Cleaner("pi-01", "pi-02")
+    janitor = Janitor(DEVICES, Policy(), clean, cooldown_s=600, workers=1)
     full = {"pi-01": (95 * MB, 100 * MB)}
     janitor.tick(full, 0.0)
-    notes: list[Note] = []
-    deadline = time.monotonic() + 5
-    while not any(n.kind == "cleanup_done" for n in notes) and time.monotonic() < deadline:
-        notes += janitor.tick(full, 599.0)  # still full, but within the cooldown
-        time.sleep(0.01)
+    janitor.tick({"pi-02": (95 * MB, 100 * MB)}, 1.0)
+    clean.gates["pi-01"].set()
+    assert clean.begun["pi-02"].wait(5)
+    notes = janitor.tick(full, 599.0)  # pi-01 is done and still full, but within the cooldown
     assert [n.kind for n in notes][-1] == "cleanup_done"
     assert "cleanup_started" not in [n.kind for n in notes]
     assert [n.kind for n in janitor.tick(full, 600.0)] == ["cleanup_started"]
+    clean.gates["pi-02"].set()
     janitor.close()
 
 
