@@ -4,8 +4,10 @@ and a controller that fails reaching the UI as a problem, never as an exception 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from fleet.config.stack import loads_stack
 from fleet.deploy.images import ImageSource
 from fleet.errors import FleetError
 from fleet.health.store import Store
+from fleet.model import Inventory
 from tests.unit.test_actions_deploy import ON_BOARD, Board, Fleet
 from tests.unit.test_actions_deploy import STACK as STACK_ON_BOARDS
 from tests.unit.test_deploy_images import APP1, BASE, archive
@@ -27,21 +30,41 @@ from tui.embedded import ControllerLike, EmbeddedClient
 INV = simulated.inventory(20)
 
 
-def until(found: Callable[[], FleetSnapshot | None], ready: Callable[[FleetSnapshot], bool],
-          timeout: float = 5.0) -> FleetSnapshot:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        latest = found()
-        if latest is not None and ready(latest):
-            return latest
-        time.sleep(0.02)
-    raise AssertionError("no such snapshot in time")
+Ready = Callable[[FleetSnapshot], bool]
+
+
+class Watched(simulated.SimulatedController):
+    """The simulated controller, showing the test that waits the client's latest snapshot at
+    each step: the client publishes between steps, on the controller's own thread."""
+
+    def __init__(self, inv: Inventory, *, interval_s: float) -> None:
+        super().__init__(inv, interval_s=interval_s)
+        self.latest: Callable[[], FleetSnapshot | None] = lambda: None
+        self._wanted: tuple[Ready, Future[FleetSnapshot]] | None = None
+
+    def until(self, ready: Ready, timeout: float = 5.0) -> FleetSnapshot:
+        """The first snapshot the client holds at a step that is `ready`."""
+        wanted: Future[FleetSnapshot] = Future()
+        self._wanted = (ready, wanted)
+        return wanted.result(timeout)
+
+    def step(self, timeout: float = 0.5) -> None:
+        super().step(timeout)
+        latest, wanted = self.latest(), self._wanted
+        if latest is not None and wanted is not None and not wanted[1].done() \
+                and wanted[0](latest):
+            wanted[1].set_result(latest)
 
 
 @pytest.fixture
-def client() -> Iterator[EmbeddedClient]:
-    sim = simulated.SimulatedController(INV, interval_s=0.2)  # 100 heartbeats a second
+def sim() -> Watched:
+    return Watched(INV, interval_s=0.2)  # 100 heartbeats a second
+
+
+@pytest.fixture
+def client(sim: Watched) -> Iterator[EmbeddedClient]:
     started = EmbeddedClient(INV, lambda: sim, snapshot_s=0.05)
+    sim.latest = started.snapshot
     started.start()
     try:
         yield started
@@ -49,16 +72,18 @@ def client() -> Iterator[EmbeddedClient]:
         started.close()
 
 
-def test_snapshots_come_at_the_client_rate_with_every_device(client: EmbeddedClient) -> None:
-    first = until(client.snapshot, lambda s: s.active == 20)
-    later = until(client.snapshot, lambda s: s.seq >= first.seq + 3)
+def test_snapshots_come_at_the_client_rate_with_every_device(client: EmbeddedClient,
+                                                               sim: Watched) -> None:
+    first = sim.until(lambda s: s.active == 20)
+    later = sim.until(lambda s: s.seq >= first.seq + 3)
     assert later.total == 20 and [r.id for r in later.devices] == [d.id for d in INV.devices]
     assert all(r.cpu_pct is not None and r.mem_budget_mb for r in later.devices)
     assert later.mode == "FULL" and not later.problem
 
 
-def test_a_device_in_full_and_one_that_is_not_there(client: EmbeddedClient) -> None:
-    until(client.snapshot, lambda s: s.active == 20)
+def test_a_device_in_full_and_one_that_is_not_there(client: EmbeddedClient,
+                                                     sim: Watched) -> None:
+    sim.until(lambda s: s.active == 20)
     device = INV.devices[3]
     detail = client.device(device.id)
     assert detail.row.id == device.id and detail.host == device.host
@@ -90,27 +115,37 @@ def test_a_controller_that_cannot_open_fails_start_with_its_reason() -> None:
 
 
 class Dying(simulated.SimulatedController):
-    """Steps a few times, then fails as a lost broker connection would."""
+    """Steps once (the client publishes a snapshot), then, in its second step, sets `failing`
+    and fails as a lost broker connection would, once the test sets `fail`."""
 
-    steps = 0
+    def __init__(self, inv: Inventory) -> None:
+        super().__init__(inv)
+        self.failing, self.fail = threading.Event(), threading.Event()
+        self.steps = 0
 
     def step(self, timeout: float = 0.5) -> None:
         self.steps += 1
-        if self.steps > 10:
-            raise OSError("connection reset by peer")
-        super().step(timeout)
+        if self.steps == 1:
+            super().step(timeout)
+            return
+        self.failing.set()
+        self.fail.wait(5)
+        raise OSError("connection reset by peer")
 
 
 def test_a_controller_that_dies_leaves_a_problem_in_the_snapshot() -> None:
-    client = EmbeddedClient(INV, lambda: Dying(INV), snapshot_s=0.01)
-    client.start()
+    dying = Dying(INV)
+    client = EmbeddedClient(INV, lambda: dying)
+    client.start()  # started well: the failure waits for `fail`
     try:
-        latest = until(client.snapshot, lambda s: bool(s.problem))
-        assert latest.problem == "connection reset by peer"
-        with pytest.raises(FleetError, match="connection reset"):
-            client.device(INV.devices[0].id)
+        assert dying.failing.wait(5)
     finally:
-        client.close()
+        dying.fail.set()
+        client.close()  # joins the controller's thread, which the failure has ended
+    latest = client.snapshot()
+    assert latest is not None and latest.problem == "connection reset by peer"
+    with pytest.raises(FleetError, match="connection reset"):
+        client.device(INV.devices[0].id)
 
 
 def test_a_device_never_heard_has_its_inventory_budget_and_no_readings() -> None:
