@@ -5,17 +5,11 @@ The integration test checks the same of a whole run, from start to SIGTERM.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from tests.imports import among, loaded_by
 
 HEAVY = ["docker", "requests", "urllib3", "psutil", "textual", "fabric", "paramiko", "rich",
          "ruamel"]
 
 
 def test_importing_the_agent_imports_no_heavy_library() -> None:
-    code = ("import sys, json, fleet.agent.main; print(json.dumps(sorted({m.split('.')[0] "
-            f"for m in sys.modules if m.split('.')[0] in {HEAVY!r}}})))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout
-    assert json.loads(out) == []
+    assert among(loaded_by("fleet.agent.main"), HEAVY) == []

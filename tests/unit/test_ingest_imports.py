@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from tests.imports import among, loaded_by
 
 UNWANTED = ["ruamel", "yaml", "fleet.config.inventory", "fleet.config.ansible", "paramiko",
             "rich", "textual", "docker"]
 
 
 def loaded(module: str) -> list[str]:
-    """The unwanted names that importing `module` in a fresh interpreter loads (a package's own
-    submodules count as it: ruamel.yaml as ruamel)."""
-    code = (f"import sys, json, {module}; wanted = {UNWANTED!r}; "
-            "print(json.dumps(sorted({w for m in sys.modules for w in wanted "
-            "if m == w or m.startswith(w + '.')})))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout
-    result: list[str] = json.loads(out)
-    return result
+    """The unwanted names that importing `module` in a fresh interpreter loads."""
+    return among(loaded_by(module), UNWANTED)
 
 
 def test_importing_the_ingest_loads_no_yaml_and_no_inventory() -> None:

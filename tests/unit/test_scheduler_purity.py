@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ast
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.imports import among, fleet_modules, loaded_by
 
 SCHEDULER = Path(__file__).parents[2] / "fleet" / "scheduler"
 EDGES = {"docker", "paramiko", "paho", "zeroconf", "fabric", "rich", "textual", "ruamel",
@@ -14,19 +13,13 @@ EDGES = {"docker", "paramiko", "paho", "zeroconf", "fabric", "rich", "textual", 
 
 
 def test_importing_the_scheduler_imports_no_io_library() -> None:
-    code = ("import fleet.scheduler, sys, json; print(json.dumps(sorted(m for m in sys.modules "
-            f"if m.split('.')[0] in {sorted(EDGES)!r})))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout
-    assert json.loads(out) == []
+    assert among(loaded_by("fleet.scheduler"), EDGES) == []
 
 
 def test_importing_the_scheduler_imports_only_the_model_of_fleet() -> None:
-    code = ("import fleet.scheduler, sys, json; print(json.dumps(sorted(m for m in sys.modules "
-            "if m.startswith('fleet') and not m.startswith('fleet.scheduler'))))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout
-    assert json.loads(out) == ["fleet", "fleet.errors", "fleet.model"]
+    outside = [m for m in fleet_modules(loaded_by("fleet.scheduler"))
+               if not m.startswith("fleet.scheduler")]
+    assert outside == ["fleet", "fleet.errors", "fleet.model"]
 
 
 def test_scheduler_sources_import_only_stdlib_and_fleet_model() -> None:
