@@ -18,9 +18,12 @@ from fleet.cli.common import (
     yes_no,
 )
 from fleet.config import paths
+from fleet.fanout import Quiet
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from fleet.lab.lab import LabStatus
 
 
@@ -73,17 +76,30 @@ def _lab_spec(args: argparse.Namespace) -> LabSpec:
     return LabSpec.create(args.lab, subnet=getattr(args, "subnet", DEFAULT_SUBNET))
 
 
+class _Steps(Quiet):
+    """The lab's per-device stages as one line: what the devices are doing now, and how many.
+
+    Off a terminal (a log) each step is printed once, when the first device reaches it."""
+
+    def __init__(self, status: Status) -> None:
+        self._status = status
+        self._now: dict[str, str] = {}
+
+    def stage(self, device: str, text: str) -> None:
+        first = text not in self._now.values()
+        self._now[device] = text
+        doing = sum(1 for t in self._now.values() if t == text)
+        self._status.update(f"fleet lab up: {text} ({doing}/{len(self._now)} devices)")
+        if first and not err.is_terminal and text not in ("done", "failed"):
+            err.print(f"fleet lab up: {text}")
+
+
 def cmd_lab_up(args: argparse.Namespace) -> int:
     from fleet.lab import lab
 
     spec = _lab_spec(args)
     with err.status("fleet lab up") as status:
-        def progress(message: str) -> None:
-            status.update(f"fleet lab up: {message}")
-            if not err.is_terminal:
-                err.print(f"fleet lab up: {message}")
-
-        result = lab.up(spec, args.devices, args.profiles, progress, agent=args.agent,
+        result = lab.up(spec, args.devices, args.profiles, _Steps(status), agent=args.agent,
                         interval=args.interval, bare=args.bare, card_mb=args.card_mb)
     return _print_lab(result, args.json)
 

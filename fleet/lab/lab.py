@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from fleet.deploy import agent_image
 from fleet.errors import LabError
-from fleet.fanout import fan_out, fan_out_or_raise
+from fleet.fanout import QUIET, Progress, fan_out, fan_out_or_raise
 from fleet.lab import agents, device, images, junk
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
@@ -29,7 +29,6 @@ from fleet.lab.host import (
 )
 from fleet.lab.spec import LabDevice, LabSpec
 
-Progress = Callable[[str], None]  # what the whole lab is doing now
 _PARALLEL = 8
 
 
@@ -73,14 +72,20 @@ class LabStatus:
 
 
 def up(spec: LabSpec, count: int, profile_list: str = "",
-       progress: Progress = lambda _: None, *, agent: bool = True,
+       progress: Progress = QUIET, *, agent: bool = True,
        interval: float = 5.0, bare: int = 0, card_mb: int | None = None) -> LabStatus:
     """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
 
     `bare` more devices are stock boards fleet has yet to find: sshd and
     dockerd, their host names on mDNS, no agent, and not in the inventory.
-    On failure it undoes it all."""
+    On failure it undoes it all. Every step is taken by all devices together, so
+    `progress` hears each device's stage as the lab reaches it."""
     devices = spec.devices(count, profile_list, bare, card_mb)
+
+    def stage(text: str, which: Iterable[LabDevice] = devices) -> None:
+        for d in which:
+            progress.stage(d.id, text)
+
     enrolled = [d for d in devices if not d.bare]
     preflight(commands={**REQUIRED, **BARE_REQUIRED} if bare else REQUIRED)
     if spec.state_file.exists():
@@ -88,7 +93,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
                        "run `fleet lab down` first")
     if Path("/sys/class/net", spec.bridge).exists():
         raise LabError(f"bridge {spec.bridge} exists from an earlier lab: run `fleet lab down`")
-    progress("building images (cached after the first run)")
+    stage("building images (cached after the first run)")
     archives = [images.ensure(image) for image in images.LAB_IMAGES]
     spec.root.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {
@@ -99,22 +104,24 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
     _save(spec, state)
     try:
         _network(spec)
-        progress("starting the broker")
+        stage("starting the broker")
         _broker(spec)
-        progress(f"starting {len(devices)} devices" + (f", {bare} of them bare" if bare else ""))
+        stage("starting sshd and dockerd" if not bare else
+              f"starting sshd and dockerd ({bare} of the devices bare)")
         for d in devices:
             device.create(spec, d)
             device.start(spec, d)
         _each(devices, lambda d: device.wait_ready(spec, d))
-        progress("loading images into each device's dockerd")
+        stage("loading images into each device's dockerd")
         _each(devices, lambda d: _load_images(spec, d, archives))
         _write_inventory(spec, devices)
         if agent:
-            progress("building the agent image on each device and starting it")
+            stage("building the agent image on each device and starting it", enrolled)
             context = agent_image.context(spec.root / "agent-image")
             _each(enrolled, lambda d: agents.build(spec, d, context))
             _each(enrolled, lambda d: agents.start(spec, d, interval))
     except BaseException as failure:
+        stage("failed")
         try:
             down(spec)
         except LabError as undo:  # say both: the cause, and what may be left behind
@@ -122,6 +129,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
                 raise LabError(f"{failure} (then undoing the lab failed too: {undo})") \
                     from failure
         raise
+    stage("done")
     return status(spec)
 
 
