@@ -199,12 +199,9 @@ class PortRange:
 
 @dataclass(frozen=True, slots=True)
 class PortWant:
-    """A container port, published on `host` or, if None, on one allocated from a range.
-
-    `range` is this port's own range ("3067-3200:80"); without it the
-    service's `port_range` applies, and without either docker picks an
-    ephemeral port that fleet need not track.
-    """
+    """A container port, published on `host` or, if None, on one allocated from a range:
+    its own (`range`, from "3067-3200:80"), else the service's `port_range`, else an
+    ephemeral one docker picks and fleet need not track."""
 
     container: int
     host: int | None = None
@@ -224,14 +221,11 @@ class Constraint:
 
     def matches(self, device: Device) -> bool:
         if self.kind == "arch":
-            actual: str | None = str(device.arch)
-        elif self.kind == "hostname":
-            actual = device.id
-        else:
-            # `site` is a field of its own in the inventory; a label wins if both are set.
-            actual = device.labels.get(self.key)
-            if actual is None and self.key == "site":
-                actual = device.site
+            return (str(device.arch) == self.value) == self.equal
+        if self.kind == "hostname":  # Swarm's is the board's name: here its id, or its host
+            return (self.value in (device.id, device.host)) == self.equal
+        # `site` is a field of its own in the inventory; a label wins if both are set.
+        actual = device.labels.get(self.key, device.site if self.key == "site" else None)
         return (actual == self.value) == self.equal
 
 
@@ -255,6 +249,10 @@ class Service:
     latency_sensitive: bool = False
     constraints: tuple[Constraint, ...] = ()
     max_per_device: int = 1
+    per_board: bool = False  # deploy.mode global: one replica on each board that may run it
+    links: tuple[str, ...] = ()  # what it names (depends_on, links): one board if both colocate
+    colocate: bool = True
+    expose: tuple[PortWant, ...] = ()  # container ports others reach, besides `ports`'
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -295,6 +293,7 @@ class Placement:
     replica: int
     device: str
     ports: tuple[PortBinding, ...] = ()
+    hosts: tuple[tuple[str, str], ...] = ()  # (service, address) reached on another board
 
 
 @dataclass(frozen=True, slots=True)
