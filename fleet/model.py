@@ -234,7 +234,10 @@ class Service:
     """One service of a stack, as the scheduler needs it; `extra` keeps what fleet does not read.
 
     `request` is per replica, without the per-container overhead the
-    scheduler adds. An empty `archs` means the image runs anywhere.
+    scheduler adds; its memory is the reservation, else the limit, else an
+    estimate (`mem_assumed`: no figure of the service's own). The limits are
+    what the container runs with (0: none): a board whose budget is smaller
+    cannot take it. An empty `archs` means the image runs anywhere.
     """
 
     name: str
@@ -249,6 +252,9 @@ class Service:
     latency_sensitive: bool = False
     constraints: tuple[Constraint, ...] = ()
     max_per_device: int = 1
+    mem_limit_mb: int = 0
+    cpu_limit_millis: int = 0
+    mem_assumed: bool = False
     per_board: bool = False  # deploy.mode global: one replica on each board that may run it
     links: tuple[str, ...] = ()  # what it names (depends_on, links): one board if both colocate
     colocate: bool = True
@@ -333,7 +339,11 @@ class DeviceFill:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The scheduler's answer, a value: where each replica goes, what stops, what could not go."""
+    """The scheduler's answer, a value: where each replica goes, what stops, what could not go.
+
+    `assumed`: each service whose memory is an estimate (no figure of its
+    own), with the MiB per replica the plan counted for it.
+    """
 
     placements: tuple[Placement, ...]
     unplaced: tuple[Unplaced, ...] = ()
@@ -342,6 +352,7 @@ class Plan:
     stops: tuple[Placement, ...] = ()
     seed: int = 0
     now: float = 0.0
+    assumed: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def devices_used(self) -> int:
