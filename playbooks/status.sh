@@ -27,7 +27,10 @@ df -Pk "$root" | tail -n 1
 if [ "$answering" = yes ]; then
     section containers
     docker ps -a --no-trunc --format \
-        '{{.ID}}	{{.Names}}	{{.State}}	{{.Status}}	{{.Image}}	{{.Ports}}	{{.Label "fleet.stack"}}	{{.Label "fleet.service"}}	{{.Label "fleet.replica"}}	{{.Label "fleet.revision"}}'
+        '{{.ID}}	{{.Names}}	{{.State}}	{{.Status}}	{{.Image}}	{{.Ports}}	{{.Label "fleet.stack"}}	{{.Label "fleet.service"}}	{{.Label "fleet.replica"}}	{{.Label "fleet.revision"}}	{{.Networks}}'
+
+    section networks
+    docker network ls --format '{{.Name}}	{{.Label "fleet.stack"}}'
 
     section images
     ids=$(docker images -aq)

@@ -24,6 +24,7 @@ from fleet.deploy import containers, operations
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
 from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
+from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
 from fleet.errors import ConfigError, FleetError, ImageError
@@ -116,7 +117,9 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
         service = by_service[p.service]
         wanted[p.device].append(
             containers.spec(stack.name, service, p, ids.get(service.image, ""), digests))
-    steps = {d: operations.steps(facts[d], stack.name, specs) for d, specs in wanted.items()}
+    layout = deploy_layout(stack, services)
+    steps = {d: operations.steps(facts[d], stack.name, specs, layout)
+             for d, specs in wanted.items()}
     return Prepared(stack, plan, steps, facts, failed, images, connections,
                     tuple(states), services, tuple(running))
 

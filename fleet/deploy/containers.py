@@ -75,6 +75,15 @@ def container_name(stack: str, service: str, replica: int) -> str:
     return f"{stack}-{service}-{replica + 1}"
 
 
+def network_name(stack: str, key: str, network: Mapping[str, object] | None = None) -> str:
+    """A stack network's name on the board, as compose names it: `name:`, else an external
+    one's key, else `<stack>_<key>` (the implicit network's key is `default`)."""
+    settings = network or {}
+    if settings.get("name"):
+        return str(settings["name"])
+    return key if settings.get("external") else f"{stack}_{key}"
+
+
 def config_path(stack: str, name: str) -> str:
     return f"{STACKS_DIR}/{stack}/configs/{name}"
 

@@ -44,6 +44,7 @@ class Container:
     service: str = ""
     replica: int = -1
     revision: str = ""
+    networks: tuple[str, ...] = ()  # those it joins (a stopped one keeps them)
 
     @property
     def running(self) -> bool:
@@ -71,6 +72,7 @@ class Facts:
     images: Mapping[str, str] = field(default_factory=dict)  # ref -> image id
     layers: frozenset[str] = frozenset()  # the chain id of every layer the engine has
     files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 (fleet's configs)
+    networks: Mapping[str, str] = field(default_factory=dict)  # name -> its fleet.stack label
 
     @property
     def agent(self) -> Container | None:
@@ -111,7 +113,8 @@ def parse(device: str, text: str) -> Facts:
         docker=version, docker_problem=problem, disk_free_mb=free, disk_total_mb=total,
         containers=parse_containers(device, sections.get("containers", "")),
         images=images, layers=layers,
-        files=parse_files(device, sections.get("files", "")))
+        files=parse_files(device, sections.get("files", "")),
+        networks=parse_networks(device, sections.get("networks", "")))
 
 
 def split_sections(device: str, text: str,
@@ -191,20 +194,37 @@ def parse_ports(text: str) -> tuple[PortBinding, ...]:
 
 
 def parse_containers(device: str, text: str) -> tuple[Container, ...]:
+    """docker ps lines; the 11th field, the networks, is absent from an older playbook's."""
     containers = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != 10:
-            raise FactsError(f"{device}: containers line {n}: expected 10 tab-separated "
+        if len(fields) not in (10, 11):
+            raise FactsError(f"{device}: containers line {n}: expected 11 tab-separated "
                              f"fields, got {len(fields)}: {line!r}")
-        cid, name, state, status, image, ports, stack, service, replica, revision = fields
+        cid, name, state, status, image, ports, stack, service, replica, revision = fields[:10]
+        networks = tuple(sorted(filter(None, fields[10].split(",")))) if len(fields) > 10 else ()
         containers.append(Container(
             id=cid, name=name.lstrip("/"), state=state, status=status, image=image,
             ports=parse_ports(ports), stack=stack, service=service,
-            replica=int(replica) if replica.isdigit() else -1, revision=revision))
+            replica=int(replica) if replica.isdigit() else -1, revision=revision,
+            networks=networks))
     return tuple(containers)
+
+
+def parse_networks(device: str, text: str) -> Mapping[str, str]:
+    """`NAME<TAB>fleet.stack label` per network -> {name: label} ("" when not a stack's)."""
+    networks = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, tab, stack = line.partition("\t")
+        if not tab or not name.strip() or "\t" in stack:
+            raise FactsError(f"{device}: networks line {n}: expected `name<TAB>stack`: "
+                             f"{line!r}")
+        networks[name.strip()] = stack.strip()
+    return MappingProxyType(networks)
 
 
 def parse_images(device: str, text: str) -> tuple[Mapping[str, str], frozenset[str]]:

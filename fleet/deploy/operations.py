@@ -2,31 +2,38 @@
 
 Pure: idempotence and `--dry-run` come from here. A device whose facts
 already match what the plan wants gets no step that changes anything.
+The stack's networks (fleet.deploy.layout) are made before any container
+starts; containers start in waves by `depends_on`, each wave in parallel.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fleet.deploy.containers import ConfigFile, ContainerSpec
 from fleet.deploy.facts import Facts
+from fleet.deploy.layout import CONDITIONS, Layout, Network, start_waves
 
 
 class Action(StrEnum):
     PUSH = "push"  # send the image's missing layers
     FILE = "file"  # write a config file
+    NETWORK = "network"  # create a stack network the board lacks
     CREATE = "create"
     REPLACE = "replace"  # a new revision; the previous one kept, stopped, for rollback
     START = "start"  # the right revision, stopped
     REMOVE = "remove"  # the stack's container the plan no longer wants
+    PRUNE = "prune"  # remove a network of the stack's no container here joins any more
     KEEP = "keep"
 
 
-SYMBOL = {Action.PUSH: ">", Action.FILE: ">", Action.CREATE: "+", Action.REPLACE: "~",
-          Action.START: "^", Action.REMOVE: "-", Action.KEEP: "="}
+SYMBOL = {Action.PUSH: ">", Action.FILE: ">", Action.NETWORK: "+", Action.CREATE: "+",
+          Action.REPLACE: "~", Action.START: "^", Action.REMOVE: "-", Action.PRUNE: "-",
+          Action.KEEP: "="}
+_CONTAINER_CHANGES = (Action.CREATE, Action.REPLACE, Action.START)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,9 @@ class DeviceSteps:
     steps: tuple[Step, ...]
     wanted: tuple[ContainerSpec, ...]
     blocked: str = ""  # why nothing may be done on this device
+    networks: tuple[Network, ...] = ()  # those the wanted containers join
+    # container -> {a container it waits for: the condition}, both on this device
+    needs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def changes(self) -> tuple[Step, ...]:
@@ -63,8 +73,12 @@ class DeviceSteps:
                       if f.path in paths}.values())
 
 
-def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec]) -> DeviceSteps:
+def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
+          layout: Layout | None = None) -> DeviceSteps:
     """Compare what the device runs of `stack` with `wanted`; emit only what differs."""
+    layout = layout or Layout()
+    networks = layout.networks_of(c.service for c in wanted)
+    needs = _needs(wanted, layout)
     found: list[Step] = []
     have_ids = set(facts.images.values())
     for ref, image_id in _unique((c.image, c.image_id) for c in wanted):
@@ -74,11 +88,17 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec]) -> DeviceSt
         if facts.files.get(path) != digest:
             found.append(Step(Action.FILE, path, "new" if path not in facts.files else "changed"))
     by_name = {c.name: c for c in facts.containers}
-    blocked = [c.name for c in wanted if c.name in by_name and by_name[c.name].stack != stack]
+    blocked = [f"container {c.name} exists and is not stack {stack}'s: rename or remove it, "
+               "or rename the stack" for c in wanted
+               if c.name in by_name and by_name[c.name].stack != stack]
+    blocked += [f"external network {n.name} does not exist on the board: create it there "
+                f"(docker network create {n.name}) or declare it without external: true"
+                for n in networks if n.external and n.name not in facts.networks]
     if blocked:
-        return DeviceSteps(facts.device, tuple(found), tuple(wanted),
-                           f"container {blocked[0]} exists and is not stack {stack}'s: "
-                           "rename or remove it, or rename the stack")
+        return DeviceSteps(facts.device, tuple(found), tuple(wanted), blocked[0],
+                           networks, needs)
+    found += [Step(Action.NETWORK, n.name, "new") for n in networks
+              if not n.external and n.name not in facts.networks]
     for c in wanted:
         have = by_name.get(c.name)
         if have is None:
@@ -94,22 +114,72 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec]) -> DeviceSt
     for have in facts.stack(stack):
         if have.name not in names and not have.is_previous:
             found.append(Step(Action.REMOVE, have.name, f"{have.service} not wanted here"))
-    return DeviceSteps(facts.device, tuple(found), tuple(wanted))
+    found += _prunes(facts, stack, networks, found)
+    return DeviceSteps(facts.device, tuple(found), tuple(wanted), "", networks, needs)
+
+
+def _needs(wanted: Sequence[ContainerSpec], layout: Layout) -> dict[str, Mapping[str, str]]:
+    """Each container's dependencies on this device: every replica of each, with its condition."""
+    replicas: dict[str, list[str]] = {}
+    for c in wanted:
+        replicas.setdefault(c.service, []).append(c.name)
+    return {c.name: {dep: condition
+                     for service, condition in layout.depends.get(c.service, {}).items()
+                     for dep in replicas.get(service, ())} for c in wanted}
+
+
+def _prunes(facts: Facts, stack: str, networks: Sequence[Network],
+            found: Sequence[Step]) -> list[Step]:
+    """The stack's networks on the board that nothing will join once the steps are taken.
+
+    A container being replaced or removed leaves its networks; any other (a
+    stopped previous revision, kept for rollback, too) keeps them in use."""
+    leaving = {s.target for s in found if s.action in (Action.REPLACE, Action.REMOVE)}
+    wanted = {n.name for n in networks}
+    used = {net for c in facts.containers if c.name not in leaving for net in c.networks}
+    return [Step(Action.PRUNE, name, "no longer used") for name, owner in facts.networks.items()
+            if owner == stack and name not in wanted and name not in used]
 
 
 def apply_script(device: DeviceSteps) -> str:
-    """The calls appended to playbooks/apply.sh for this device's container steps ("" if none)."""
-    specs = {c.name: c for c in device.wanted}
-    lines = []
-    for step in device.steps:
-        if step.action in (Action.CREATE, Action.REPLACE, Action.START):
-            c = specs[step.target]
-            lines.append(shlex.join(["fleet_ensure", c.name, c.revision, *c.run_args()]))
-        elif step.action is Action.REMOVE:
-            lines.append(shlex.join(["fleet_remove", step.target]))
-    if not lines:
+    """The calls appended to playbooks/apply.sh for this device's steps ("" if none).
+
+    Networks first; then each wave of containers, started in parallel, after
+    the conditions it waits for; removals; the check that all stayed up; and
+    last the networks nothing joins any more."""
+    if not any(s.action in (*_CONTAINER_CHANGES, Action.REMOVE, Action.NETWORK, Action.PRUNE)
+               for s in device.steps):
         return ""
-    return "\n".join([*lines, "fleet_verify", "fleet_done", ""])
+    made = {s.target for s in device.of(Action.NETWORK)}
+    lines = [shlex.join(["fleet_network", n.name, *n.options]) for n in device.networks
+             if n.name in made]
+    lines += [shlex.join(["fleet_external", n.name]) for n in device.networks if n.external]
+    lines += _waves(device)
+    lines += [shlex.join(["fleet_remove", s.target]) for s in device.of(Action.REMOVE)]
+    lines.append("fleet_verify")
+    lines += [shlex.join(["fleet_prune", s.target]) for s in device.of(Action.PRUNE)]
+    return "\n".join([*lines, "fleet_done", ""])
+
+
+def _waves(device: DeviceSteps) -> list[str]:
+    """fleet_ensure calls, wave by wave; before a wave, a fleet_await per condition it needs."""
+    specs = {c.name: c for c in device.wanted}
+    changed = {s.target for s in device.steps if s.action in _CONTAINER_CHANGES}
+    lines: list[str] = []
+    awaited: set[tuple[str, str]] = set()
+    for wave in start_waves(device.needs or {name: {} for name in specs}):
+        starting = [specs[name] for name in wave if name in changed]
+        for c in starting:
+            for dep, condition in device.needs.get(c.name, {}).items():
+                if (dep, condition) not in awaited:
+                    awaited.add((dep, condition))
+                    lines.append(shlex.join(["fleet_await", dep, CONDITIONS[condition]]))
+        lines += [shlex.join(["fleet_ensure", c.name, c.revision,
+                              ",".join(device.needs.get(c.name, {})) or "-", *c.run_args()])
+                  for c in starting]
+        if starting:
+            lines.append("fleet_wave")
+    return lines
 
 
 @dataclass(frozen=True, slots=True)

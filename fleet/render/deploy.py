@@ -22,7 +22,8 @@ from rich.text import Text
 from fleet.deploy.apply import DeviceResult, Prepared
 from fleet.deploy.operations import Action, DeviceSteps
 
-_ORDER = (Action.PUSH, Action.FILE, Action.CREATE, Action.REPLACE, Action.START, Action.REMOVE)
+_ORDER = (Action.PUSH, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLACE,
+          Action.START, Action.REMOVE, Action.PRUNE)
 
 
 def render_diff(prepared: Prepared, *, every_step: bool = False) -> RenderableType:

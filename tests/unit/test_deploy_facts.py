@@ -58,7 +58,8 @@ def test_docker_installed_but_not_answering_says_why() -> None:
     ("", "lacks its arch and disk section"),
     ("hello\n### arch\nx86_64\n### disk\n/ 1 2 3\n", "text before any section"),
     ("### arch\nx86_64\n### disk\nnot df\n", "disk: expected a `df -Pk` line"),
-    ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### containers\na\tb\n", "expected 10"),
+    ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### containers\na\tb\n", "expected 11"),
+    ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### networks\nbridge\n", "networks line 1"),
     ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### images\nsha256:zz\t[]\t[]\n",
      "not an image id"),
     ("### arch\nx86_64\n### disk\n/ 10 5 5 50% /\n### files\nabc  /x\n", "expected `sha256"),
@@ -106,3 +107,20 @@ def test_layers_read_what_docker_prints(images: list[list[str]]) -> None:
     lines = [f"sha256:{n:064x}\t[]\t{json.dumps(layers)}" for n, layers in enumerate(images)]
     facts = parse("dev", images_section(lines))
     assert facts.layers == frozenset(c for layers in images for c in chain_ids(layers))
+
+
+def test_networks_say_which_stack_made_them_and_containers_which_they_join() -> None:
+    container = "\t".join(["c1", "shop-web-1", "exited", "Exited (0)", "fleet/web:1", "",
+                           "shop", "web", "0", "abc", "shop_back,shop_default"])
+    facts = parse("dev", "### arch\nx86_64\n### disk\n/ 2048 1024 1024 50% /\n"
+                  f"### containers\n{container}\n### networks\nbridge\t\nshop_default\tshop\n")
+    assert dict(facts.networks) == {"bridge": "", "shop_default": "shop"}
+    assert facts.containers[0].networks == ("shop_back", "shop_default")
+
+
+def test_an_older_playbooks_containers_without_networks_still_read() -> None:
+    container = "\t".join(["c1", "shop-web-1", "running", "Up", "fleet/web:1", "", "shop",
+                           "web", "0", "abc"])
+    facts = parse("dev", f"### arch\nx86_64\n### disk\n/ 2048 1024 1024 50% /\n"
+                  f"### containers\n{container}\n")
+    assert facts.containers[0].networks == () and facts.containers[0].revision == "abc"

@@ -2,7 +2,8 @@
 
 In a case's status, {rev:NAME} stands for the revision fleet computes for
 container NAME and {sha:CONFIG} for a config file's digest, so a case can
-say "this board runs exactly what the plan wants".
+say "this board runs exactly what the plan wants". A case's `script`, if it
+has one, is the apply script's calls, each by its name and target.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from fleet.config.stack import loads_stack
 from fleet.deploy import containers, operations
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import parse
-from fleet.deploy.operations import Action, parse_applied
+from fleet.deploy.layout import Layout, layout
+from fleet.deploy.operations import Action, DeviceSteps, parse_applied
 from fleet.model import Placement, PortBinding
 
 CASES = sorted((Path(__file__).parents[1] / "data" / "operations").glob("*.yaml"))
 
 
-def wanted(case: dict[str, Any], tmp: Path) -> list[ContainerSpec]:
+def wanted(case: dict[str, Any], tmp: Path) -> tuple[list[ContainerSpec], Layout]:
     for name, text in case["configs"].items():
         (tmp / name).write_text(text)
     stack = loads_stack(case["stack"], str(tmp / "stack.yaml"))
@@ -40,7 +42,9 @@ def wanted(case: dict[str, Any], tmp: Path) -> list[ContainerSpec]:
         placement = Placement(service, int(replica), "dev", bindings)
         specs.append(containers.spec(stack.name, services[service], placement,
                                      case["image_ids"][services[service].image], digests))
-    return specs
+    # The top-level networks as written: the layout reads them, the loader keeps them.
+    return specs, layout(stack.name, stack.services,
+                         YAML(typ="safe").load(case["stack"]).get("networks"))
 
 
 def status(case: dict[str, Any], specs: list[ContainerSpec]) -> str:
@@ -50,27 +54,40 @@ def status(case: dict[str, Any], specs: list[ContainerSpec]) -> str:
     return re.sub(r"\{sha:([^}]+)\}", lambda m: digests[m[1]], text)
 
 
+def device_steps(case: dict[str, Any], tmp: Path) -> DeviceSteps:
+    specs, stack_layout = wanted(case, tmp)
+    return operations.steps(parse("dev", status(case, specs)), specs[0].stack, specs,
+                            stack_layout)
+
+
+def calls(script: str) -> list[str]:
+    """Each call by its name and target (and an await's condition)."""
+    split = [shlex.split(line) for line in script.splitlines()]
+    return [" ".join(words[:3] if words[0] == "fleet_await" else words[:2]) for words in split]
+
+
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_only_the_needed_steps(path: Path, tmp_path: Path) -> None:
     case = YAML(typ="safe").load(path.read_text())
-    specs = wanted(case, tmp_path)
-    device = operations.steps(parse("dev", status(case, specs)), specs[0].stack, specs)
+    device = device_steps(case, tmp_path)
     assert [f"{s.action} {s.target}" for s in device.steps] == case["steps"]
     assert device.blocked.startswith(case.get("blocked", "")) and bool(device.blocked) == (
         "blocked" in case)
+    if "script" in case:
+        assert calls(operations.apply_script(device)) == case["script"]
 
 
 def test_the_apply_calls_quote_every_argument_and_carry_the_labels(tmp_path: Path) -> None:
     case = YAML(typ="safe").load((CASES[0].parent / "changed-one.yaml").read_text())
-    specs = wanted(case, tmp_path)
-    device = operations.steps(parse("dev", status(case, specs)), "shop", specs)
+    specs, _ = wanted(case, tmp_path)
+    device = device_steps(case, tmp_path)
     lines = operations.apply_script(device).splitlines()
-    assert lines[-2:] == ["fleet_verify", "fleet_done"]
-    calls = [shlex.split(line) for line in lines[:-2]]
-    assert [c[:2] for c in calls] == [["fleet_ensure", "shop-api-1"],
-                                      ["fleet_ensure", "shop-cache-1"]]
-    api = calls[0]
-    assert api[2] == specs[0].revision
+    assert lines[-3:] == ["fleet_wave", "fleet_verify", "fleet_done"]
+    ensures = [shlex.split(line) for line in lines[:-3]]
+    assert [c[:2] for c in ensures] == [["fleet_ensure", "shop-api-1"],
+                                        ["fleet_ensure", "shop-cache-1"]]
+    api = ensures[0]
+    assert api[2:4] == [specs[0].revision, "-"]  # its revision, and no container to wait for
     assert f"fleet.revision={specs[0].revision}" in api and "fleet.stack=shop" in api
     assert api[api.index("-e") + 1] == "LOG_LEVEL=debug"
     assert api[-1] == "fleet/api:1"  # no command: the image comes last
