@@ -18,6 +18,7 @@ from fleet.cli.common import (
     out,
     print_json,
 )
+from fleet.cli.stackfiles import load, stack_options
 from fleet.config import paths
 from fleet.errors import ConfigError
 
@@ -49,7 +50,8 @@ def register(commands: Commands) -> None:
                        help="an image (ref or id) planned to run: never removed (repeat it)")
     clean.add_argument("--stack", action="append", default=[], metavar="STACK",
                        help="a compose stack to be deployed: its images are never removed "
-                            "(repeat it)")
+                            "(repeat it; the stack options below apply to each)")
+    stack_options(clean)
     clean.add_argument("--parallel", type=int, default=8, metavar="N",
                        help="devices at a time (default 8)")
     clean.add_argument("--timeout", type=float, default=10, metavar="S",
@@ -60,7 +62,7 @@ def register(commands: Commands) -> None:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from fleet.actions import cleanup as cleaning
-    from fleet.config import inventory, stack
+    from fleet.config import inventory
     from fleet.render.cleanup import cleanup_json, render
     from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
@@ -69,7 +71,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         raise ConfigError("name the devices or groups to clean, or pass --all")
     at_least_one(args.parallel, "--parallel")
     rules = cleaning.rules(args.category, volumes=args.volumes,
-                           stacks=[stack.load_stack(p) for p in args.stack],
+                           stacks=[load([p], args) for p in args.stack],
                            keep_images=args.keep_image, tmp_days=args.tmp_days,
                            journal_mb=args.journal_mb)
     inv = inventory.load(paths.inventory(args.inventory))

@@ -16,6 +16,7 @@ from fleet.cli.common import (
     out,
     print_json,
 )
+from fleet.cli.stackfiles import load, stack_options
 from fleet.config import paths
 
 
@@ -23,8 +24,10 @@ def register(commands: Commands) -> None:
     deploy = commands.add("deploy", cmd_deploy, "plan a compose stack onto the fleet, show the "
                           "plan's diff against what runs, push missing image layers and apply "
                           "it on every device (exit 1 if any device failed)")
-    deploy.add_argument("stack", metavar="STACK", help="a docker compose file (x-fleet for "
-                        "extras)")
+    deploy.add_argument("stack", nargs="+", metavar="STACK",
+                        help="a docker compose file (x-fleet for extras); more files override "
+                             "the first, as docker compose -f A -f B")
+    stack_options(deploy)
     deploy.add_argument("--dry-run", action="store_true",
                         help="show every step on every device, change nothing")
     deploy.add_argument("--no-make-room", dest="make_room", action="store_false",
@@ -46,7 +49,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from fleet.actions.deploy import Collaborators, Options, deploy
-    from fleet.config import inventory, stack
+    from fleet.config import inventory
     from fleet.deploy.apply import Prepared
     from fleet.deploy.images import ImageSource
     from fleet.health import store
@@ -56,7 +59,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from fleet.ssh.connection import SshConnection
 
     at_least_one(args.parallel, "--parallel")
-    wanted = stack.load_stack(args.stack)
+    wanted = load(args.stack, args)
     inv = inventory.load(paths.inventory(args.inventory))
     known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     source = ImageSource.from_env([Path(p) for p in args.images])

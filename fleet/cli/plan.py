@@ -16,13 +16,17 @@ from fleet.cli.common import (
     out,
     print_json,
 )
+from fleet.cli.stackfiles import load, stack_options
 from fleet.config import paths
 
 
 def register(commands: Commands) -> None:
     plan = commands.add("plan", cmd_plan, "place a compose stack onto the fleet and show the "
                                           "plan (exit 1 if anything cannot be placed)")
-    plan.add_argument("stack", metavar="STACK", help="a docker compose file (x-fleet for extras)")
+    plan.add_argument("stack", nargs="+", metavar="STACK",
+                      help="a docker compose file (x-fleet for extras); more files override "
+                           "the first, as docker compose -f A -f B")
+    stack_options(plan)
     plan.add_argument("--what-if", action="append", default=[], metavar="PROFILE[:N],...",
                       help="add imaginary devices, e.g. pi4b-8g:2 (repeatable)")
     plan.add_argument("--need", metavar="PROFILE",
@@ -38,12 +42,12 @@ def register(commands: Commands) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from fleet.actions.plan import Boards, plan
-    from fleet.config import inventory, stack
+    from fleet.config import inventory
     from fleet.deploy.images import ImageSource
     from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
 
-    wanted = stack.load_stack(args.stack)
+    wanted = load(args.stack, args)
     devices = inventory.load(paths.inventory(args.inventory)).devices
     boards = None
     if args.boards:

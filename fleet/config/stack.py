@@ -28,7 +28,9 @@ from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.config.yamlfile import Node, parse
+from fleet.config import compose
+from fleet.config.compose import DEFAULTS, Options
+from fleet.config.yamlfile import Node
 from fleet.errors import ConfigError
 from fleet.model import Arch, Constraint, PortRange, PortWant, Resources, Service, Strategy
 
@@ -45,54 +47,63 @@ _DISK_KEYS = ("image", "volumes", "logs")
 
 @dataclass(frozen=True, slots=True)
 class Stack:
-    """A whole compose file: its name, its services, and its config files (name -> path)."""
+    """A whole compose stack: its name, its services, its config files (name -> path), and
+    warnings from loading it (an unset variable read as empty)."""
 
     name: str
     services: tuple[Service, ...]
     configs: Mapping[str, Path] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
-def load(path: Path | str) -> tuple[Service, ...]:
+def load(path: Path | str, options: Options = DEFAULTS) -> tuple[Service, ...]:
     """The services of the compose file at `path`, in file order."""
-    return load_stack(path).services
+    return load_stack(path, options=options).services
 
 
-def load_stack(path: Path | str) -> Stack:
-    """The compose file at `path`; its name is `name:`, else the file's name up to a dot."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such stack file", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read the stack file: {e}", path=str(path)) from None
-    return loads_stack(text, str(path))
+def load_stack(*paths: Path | str, options: Options = DEFAULTS) -> Stack:
+    """The compose files at `paths` (later ones override earlier ones, as `-f A -f B`).
+
+    Its name is `--project-name` (options.project_name), else $COMPOSE_PROJECT_NAME,
+    else `name:`, else the first file's name up to a dot.
+    """
+    files = [(str(path), compose.read(path)) for path in paths]
+    return _stack(compose.resolve(files, options))
 
 
-def loads(text: str, path: str = "<string>") -> tuple[Service, ...]:
+def loads(text: str, path: str = "<string>",
+          options: Options = DEFAULTS) -> tuple[Service, ...]:
     """Parse compose text; `path` is for messages."""
-    return loads_stack(text, path).services
+    return loads_stack(text, path, options).services
 
 
-def loads_stack(text: str, path: str = "<string>") -> Stack:
+def loads_stack(text: str, path: str = "<string>", options: Options = DEFAULTS) -> Stack:
     """Parse compose text; `path` names it in messages, and config files are relative to it."""
-    root = parse(text, path)
-    if not isinstance(root.value, dict):
-        raise root.expected("a compose file: a mapping with 'services'")
+    return _stack(compose.resolve([(path, text)], options))
+
+
+def _stack(resolved: compose.Resolved) -> Stack:
+    """The resolved document's services, name and configs."""
+    root = resolved.root
+    path = root.path
     top = root.fields()
     if "services" not in top:
         raise root.error("required: 'services', a mapping of service name to its settings")
     entries = top["services"].entries()
     if not entries:
-        raise top["services"].error("the stack has no services")
-    name = top["name"].text("a stack name") if "name" in top else _file_stack_name(path)
+        raise top["services"].error("the stack has no services (or none whose profiles "
+                                    "are active)")
+    name = resolved.project_name or (top["name"].text("a stack name") if "name" in top
+                                     else _file_stack_name(path))
     if not _STACK_NAME.fullmatch(name):
-        raise top["name"].error(f"invalid stack name {name!r}: use a-z, 0-9, '_' and '-', "
-                                "starting with a letter or digit")
+        at = top["name"] if "name" in top and not resolved.project_name else root
+        raise at.error(f"invalid stack name {name!r}: use a-z, 0-9, '_' and '-', "
+                       "starting with a letter or digit")
     configs = _configs(top["configs"], Path(path).parent) if "configs" in top else {}
     services = tuple(_service(key, body) for key, body in entries)
     for key, body in entries:
         _check_config_refs(key, body, configs)
-    return Stack(name, services, MappingProxyType(configs))
+    return Stack(name, services, MappingProxyType(configs), resolved.warnings)
 
 
 def _file_stack_name(path: str) -> str:

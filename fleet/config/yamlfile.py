@@ -55,6 +55,60 @@ def _mark_line(e: MarkedYAMLError) -> int | None:
     return None if mark is None else int(mark.line) + 1
 
 
+class Where:
+    """Where a resolved mapping's or list's parts came from: ruamel's line data, and files.
+
+    Compose documents are built from several files (overrides, `extends`), so
+    each key or item also says its file. Lines are 0-based, as ruamel's.
+    """
+
+    __slots__ = ("data", "file", "files", "line")
+
+    def __init__(self, file: str, line: int) -> None:
+        self.file = file
+        self.line = line
+        self.data: dict[Any, tuple[int, int, int, int]] = {}
+        self.files: dict[Any, str] = {}
+
+    def add(self, index: Any, file: str, key_line: int, value_line: int) -> None:
+        self.data[index] = (key_line, 0, value_line, 0)
+        self.files[index] = file
+
+    def key(self, index: Any) -> tuple[int, int]:
+        return self.data[index][:2]
+
+    def value(self, index: Any) -> tuple[int, int]:
+        return self.data[index][2:]
+
+    def item(self, index: int) -> tuple[int, int]:
+        return self.data[index][:2]
+
+
+class LocatedMap(dict[str, Any]):
+    """A plain mapping that knows where each of its keys came from."""
+
+    __slots__ = ("lc",)
+
+    def __init__(self, where: Where) -> None:
+        super().__init__()
+        self.lc = where
+
+
+class LocatedList(list[Any]):
+    """A plain list that knows where each of its items came from."""
+
+    __slots__ = ("lc",)
+
+    def __init__(self, where: Where) -> None:
+        super().__init__()
+        self.lc = where
+
+
+def _file(container: Any, index: Any, fallback: str) -> str:
+    where = getattr(container, "lc", None)
+    return where.files.get(index, fallback) if isinstance(where, Where) else fallback
+
+
 def _line(container: Any, method: str, index: Any, fallback: int | None) -> int | None:
     """1-based line from ruamel's 0-based line data, which merged keys lack."""
     try:
@@ -111,7 +165,9 @@ class Node:
         pairs = []
         for k, v in mapping.items():
             key_line = _line(mapping, "key", k, self.line)
-            key = self.child(str(k), k, key_line)
+            path = _file(mapping, k, self.path)
+            field = f"{self.field}.{k}" if self.field else str(k)
+            key = Node(k, path, key_line, field)
             if not isinstance(k, str):
                 raise key.expected("a name (quote it to make it a string)")
             if allowed is not None and k not in allowed:
@@ -119,7 +175,7 @@ class Node:
                                 f"allowed keys: {', '.join(sorted(allowed))}")
             # ruamel puts a null value on the next token's line: use the key's.
             value_line = key_line if v is None else _line(mapping, "value", k, key_line)
-            pairs.append((key, Node(v, self.path, value_line, key.field)))
+            pairs.append((key, Node(v, path, value_line, key.field)))
         return pairs
 
     def fields(self, allowed: Collection[str] | None = None) -> dict[str, Node]:
@@ -133,8 +189,8 @@ class Node:
             return []
         if not isinstance(seq, list):
             raise self.expected("a list")
-        return [Node(v, self.path, _line(seq, "item", i, self.line), f"{self.field}[{i}]")
-                for i, v in enumerate(seq)]
+        return [Node(v, _file(seq, i, self.path), _line(seq, "item", i, self.line),
+                     f"{self.field}[{i}]") for i, v in enumerate(seq)]
 
     def text(self, what: str = "a string") -> str:
         """A non-empty string."""

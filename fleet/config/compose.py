@@ -1,0 +1,261 @@
+"""Compose files -> one resolved document, as docker compose resolves them before it runs anything.
+
+In order: each file is parsed (YAML anchors, aliases and `<<` merge keys
+included) and its values interpolated from the environment; later files are
+merged over the first (`-f base.yml -f override.yml`); `extends` is applied;
+services whose `profiles` are all inactive are left out. Every mapping and list
+of the result remembers the file and line each part came from, so errors
+about the resolved document still point into the user's files.
+
+The environment is the `.env` file beside the first compose file (or the
+`--env-file`s given instead), overridden by the process's environment, as
+compose does; `COMPOSE_PROFILES` and `COMPOSE_PROJECT_NAME` are read from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from fleet.config.compose_merge import merge_files, merge_service
+from fleet.config.interpolate import TemplateError, interpolate, parse_env_file
+from fleet.config.yamlfile import LocatedList, LocatedMap, Node, Where, parse
+from fleet.errors import ConfigError
+
+_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What docker compose takes on its command line besides the files."""
+
+    env_files: tuple[Path, ...] | None = None  # None: the `.env` beside the first file, if any
+    environ: Mapping[str, str] | None = None  # None: this process's environment
+    profiles: tuple[str, ...] = ()
+    project_name: str | None = None
+    allow_unsupported: bool = False  # fleet's: warn about keys it ignores, not refuse them
+
+
+DEFAULTS = Options()
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The resolved document, the project name asked for (if any), and warnings to show."""
+
+    root: Node
+    project_name: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def read(path: Path | str, what: str = "stack file") -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no such {what}", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the {what}: {e}", path=str(path)) from None
+
+
+def resolve(files: Sequence[tuple[str, str]], options: Options = DEFAULTS) -> Resolved:
+    """The (path, text) compose files, resolved as `docker compose -f A -f B config` would."""
+    if not files:
+        raise ConfigError("no stack file given")
+    env = environment(files[0][0], options)
+    loader = _Loader(env)
+    documents = [loader.document(path, text) for path, text in files]
+    root = documents[0]
+    for later in documents[1:]:
+        root = merge_files(root, later)
+    first = files[0][0]
+    services = root.get("services")
+    if isinstance(services, LocatedMap):
+        services = loader.extend_all(services, first)
+        active = set(options.profiles) | _split(env.get("COMPOSE_PROFILES", ""))
+        root["services"] = _enabled(services, active, first)
+    name = options.project_name or env.get("COMPOSE_PROJECT_NAME") or None
+    return Resolved(Node(root, first, root.lc.line + 1, ""), name, tuple(loader.warnings))
+
+
+def environment(first: str, options: Options) -> dict[str, str]:
+    """The variables interpolation sees: env files, then the process's environment over them."""
+    environ = os.environ if options.environ is None else options.environ
+    if options.env_files is None:
+        beside = Path(first).parent / ".env"
+        env_files: tuple[Path, ...] = (beside,) if Path(first).is_file() and beside.is_file() \
+            else ()
+    else:
+        env_files = options.env_files
+    found: dict[str, str] = {}
+    for env_file in env_files:
+        try:
+            found.update(parse_env_file(read(env_file, "env file"), {**found, **environ}))
+        except TemplateError as e:
+            raise ConfigError(e.reason, path=str(env_file), field=e.variable) from None
+    return {**found, **environ}
+
+
+def _split(text: str) -> set[str]:
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
+@dataclass(slots=True)
+class _Loader:
+    """Reads compose files into located trees, interpolating as it goes."""
+
+    env: Mapping[str, str]
+    warnings: list[str] = field(default_factory=list)
+    unset: set[str] = field(default_factory=set)
+    cache: dict[str, LocatedMap] = field(default_factory=dict)
+
+    def document(self, path: str, text: str) -> LocatedMap:
+        root = parse(text, path)
+        if not isinstance(root.value, dict):
+            raise root.expected("a compose file: a mapping with 'services'")
+        copy = _Copy(self, path)
+        tree = copy.value(root.value, (root.line or 1) - 1, "", 0)
+        assert isinstance(tree, LocatedMap)
+        return tree
+
+    def file(self, path: Path) -> LocatedMap:
+        key = str(path)
+        if key not in self.cache:
+            self.cache[key] = self.document(key, read(path, "file to extend"))
+        return self.cache[key]
+
+    def warn(self, name: str, where: str) -> None:
+        if name not in self.unset:
+            self.unset.add(name)
+            self.warnings.append(f"{where}: the variable {name} is not set; it reads as an "
+                                 "empty string")
+
+    def extend_all(self, services: LocatedMap, path: str) -> LocatedMap:
+        out = LocatedMap(services.lc)
+        for name in services:
+            out[name] = self.extended(name, services, path, ())
+        return out
+
+    def extended(self, name: str, services: LocatedMap, path: str,
+                 chain: tuple[tuple[str, str], ...]) -> Any:
+        """A service with its `extends` applied (and its base's, and so on)."""
+        body = services.get(name)
+        if not isinstance(body, LocatedMap) or "extends" not in body:
+            return body
+        at = _at(body, "extends", f"services.{name}.extends", path)
+        if (path, name) in chain:
+            raise at.error(f"service {name!r} extends itself (through "
+                           f"{' -> '.join(n for _, n in chain)})")
+        spec = body["extends"]
+        if isinstance(spec, str):
+            spec = {"service": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("service"), str):
+            raise at.expected("extends: {service: NAME} or {service: NAME, file: PATH}")
+        base_path, base_services = path, services
+        if "file" in spec:
+            other = Path(path).parent / str(spec["file"])
+            base_path = str(other)
+            base_services = self.file(other).get("services") or LocatedMap(Where(base_path, 0))
+        base_name = spec["service"]
+        if base_name not in base_services:
+            raise at.error(f"service {name!r} extends {base_name!r}, which "
+                           f"{base_path} does not define")
+        base = self.extended(base_name, base_services, base_path, (*chain, (path, name)))
+        own = LocatedMap(body.lc)
+        own.update((k, v) for k, v in body.items() if k != "extends")
+        return merge_service(base, own) if isinstance(base, LocatedMap) else own
+
+
+@dataclass(slots=True)
+class _Copy:
+    """A ruamel tree -> plain located containers, with every string value interpolated."""
+
+    loader: _Loader
+    path: str
+
+    def value(self, value: Any, line: int, field: str, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise ConfigError("nested too deeply (a recursive alias?)", path=self.path,
+                              line=line + 1, field=field)
+        if isinstance(value, dict):
+            return self.mapping(value, line, field, depth)
+        if isinstance(value, list):
+            out = LocatedList(Where(self.path, line))
+            for index, item in enumerate(value):
+                item_line = _item_line(value, index, line)
+                out.append(self.value(item, item_line, f"{field}[{index}]", depth + 1))
+                out.lc.add(index, self.path, item_line, item_line)
+            return out
+        if isinstance(value, str):
+            return self.text(str(value), line, field)
+        if isinstance(value, bool | ScalarBoolean):
+            return bool(value)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return float(value)
+        return value
+
+    def mapping(self, value: Any, line: int, field: str, depth: int) -> LocatedMap:
+        out = LocatedMap(Where(self.path, line))
+        for key, item in value.items():
+            key_line, value_line = _key_lines(value, key, line)
+            name = f"{field}.{key}" if field else str(key)
+            out[key] = self.value(item, value_line if item is not None else key_line, name,
+                                  depth + 1)
+            out.lc.add(key, self.path, key_line, value_line if item is not None else key_line)
+        return out
+
+    def text(self, text: str, line: int, field: str) -> str:
+        if "$" not in text:
+            return text
+        where = f"{self.path}:{line + 1}: {field}"
+        try:
+            return interpolate(text, self.loader.env, lambda name: self.loader.warn(name, where))
+        except TemplateError as e:
+            variable = f"variable {e.variable}: " if e.variable else ""
+            raise ConfigError(f"{variable}{e.reason} (in {text!r})", path=self.path,
+                              line=line + 1, field=field) from None
+
+
+def _key_lines(mapping: Any, key: Any, fallback: int) -> tuple[int, int]:
+    """0-based lines of a key and its value; a key from a `<<` merge: where it was written."""
+    data = getattr(getattr(mapping, "lc", None), "data", None) or {}
+    if key in data:
+        return int(data[key][0]), int(data[key][2])
+    for source in getattr(mapping, "merge", ()):
+        source = source[1] if isinstance(source, tuple) else source
+        if key in source:
+            return _key_lines(source, key, fallback)
+    return fallback, fallback
+
+
+def _item_line(seq: Any, index: int, fallback: int) -> int:
+    data = getattr(getattr(seq, "lc", None), "data", None) or {}
+    return int(data[index][0]) if index in data else fallback
+
+
+def _at(body: LocatedMap, key: str, field: str, path: str) -> Node:
+    where = body.lc
+    line = where.data[key][2] + 1 if key in where.data else where.line + 1
+    return Node(body.get(key), where.files.get(key, path), line, field)
+
+
+def _enabled(services: LocatedMap, active: set[str], path: str) -> LocatedMap:
+    """The services compose would run: those with no `profiles`, or one of them active."""
+    out = LocatedMap(services.lc)
+    for name, body in services.items():
+        profiles = body.get("profiles") if isinstance(body, LocatedMap) else None
+        if profiles is None:
+            out[name] = body
+            continue
+        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+            raise _at(body, "profiles", f"services.{name}.profiles", path).expected(
+                "a list of profile names")
+        if "*" in active or active & set(profiles):
+            out[name] = body
+    return out
