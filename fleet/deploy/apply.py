@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from fleet import scheduler
 from fleet.config.stack import Stack
-from fleet.deploy import containers, operations
+from fleet.deploy import containers, operations, stackcontext
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
 from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
@@ -109,6 +110,7 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
     plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
     ids = _image_ids(services, images, facts.values())
     digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
+    context = stackcontext.read(stack, os.environ)  # env files, secrets: read here, once
     by_service = {s.name: s for s in services}
     wanted: dict[str, list[ContainerSpec]] = {d.id: [] for d in reachable}
     for p in plan.placements:
@@ -116,7 +118,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             continue
         service = by_service[p.service]
         wanted[p.device].append(
-            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests))
+            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests,
+                            context))
     layout = deploy_layout(stack, services)
     steps = {d: operations.steps(facts[d], stack.name, specs, layout)
              for d, specs in wanted.items()}
@@ -266,9 +269,9 @@ def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for f in files:
-            body = sources[f.name].read_bytes()
+            body = f.content if f.content is not None else sources[f.name].read_bytes()
             info = tarfile.TarInfo(f.path.lstrip("/"))
-            info.size, info.mode, info.mtime = len(body), 0o444, int(time.time())
+            info.size, info.mode, info.mtime = len(body), f.mode, int(time.time())
             tar.addfile(info, io.BytesIO(body))
     result = conn.run(f"mkdir -p {containers.STACKS_DIR} && tar -xf - -C /",
                       stdin=data.getvalue())

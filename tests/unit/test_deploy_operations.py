@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from fleet.config.stack import loads_stack
-from fleet.deploy import containers, operations
+from fleet.deploy import containers, operations, stackcontext
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import parse
 from fleet.deploy.layout import Layout, layout
@@ -41,7 +41,8 @@ def wanted(case: dict[str, Any], tmp: Path) -> tuple[list[ContainerSpec], Layout
         bindings = tuple(PortBinding(int(p.split(":")[0]), int(p.split(":")[1])) for p in ports)
         placement = Placement(service, int(replica), "dev", bindings)
         specs.append(containers.spec(stack.name, services[service], placement,
-                                     case["image_ids"][services[service].image], digests))
+                                     case["image_ids"][services[service].image], digests,
+                                     stackcontext.read(stack, {})))
     # The top-level networks as written: the layout reads them, the loader keeps them.
     return specs, layout(stack.name, stack.services,
                          YAML(typ="safe").load(case["stack"]).get("networks"))
@@ -89,7 +90,9 @@ def test_the_apply_calls_quote_every_argument_and_carry_the_labels(tmp_path: Pat
     api = ensures[0]
     assert api[2:4] == [specs[0].revision, "-"]  # its revision, and no container to wait for
     assert f"fleet.revision={specs[0].revision}" in api and "fleet.stack=shop" in api
-    assert api[api.index("-e") + 1] == "LOG_LEVEL=debug"
+    # the environment is in a 0600 file on the board, not on the command line
+    assert api[api.index("--env-file") + 1].endswith("/configs/.fleet-env/api.env")
+    assert not any("LOG_LEVEL" in word for word in api)
     assert api[-1] == "fleet/api:1"  # no command: the image comes last
 
 

@@ -1,0 +1,89 @@
+"""Compose keys fleet does not support are refused at load by name, or warned about if allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet.config.compose import Options
+from fleet.config.compose_keys import DEPLOY_KEYS, SERVICE_KEYS
+from fleet.config.stack import loads_stack
+from fleet.deploy import envfiles
+from fleet.errors import ConfigError
+
+WEB = "services:\n  web:\n    image: fleet/web:1\n"
+
+
+@pytest.mark.parametrize(("extra", "line", "field"), [
+    ("    build: .\n", 4, "services.web.build"),
+    ("    pull_policy: always\n", 4, "services.web.pull_policy"),
+    ("    deploy:\n      update_config: {parallelism: 1}\n", 5,
+     "services.web.deploy.update_config"),
+    ("    deploy:\n      placement:\n        preferences: [{spread: node.labels.zone}]\n", 6,
+     "services.web.deploy.placement.preferences"),
+    ("    healthcheck: {test: [CMD, 'true'], start_interval: 1s}\n", 4,
+     "services.web.healthcheck.start_interval"),
+    ("    configs: [{source: c, mode: 0o400}]\nconfigs: {c: {file: stack.yaml}}\n", 4,
+     "services.web.configs[0].mode"),
+    ("    networks: {lan: {driver_opts: {a: b}}}\nnetworks: {lan: }\n", 4,
+     "services.web.networks.lan.driver_opts"),
+    ("models: {}\n", 4, "models"),
+])
+def test_an_unsupported_key_is_refused_naming_file_line_and_field(
+        extra: str, line: int, field: str, tmp_path: object) -> None:
+    path = f"{tmp_path}/stack.yaml"
+    with open(path, "w") as f:
+        f.write("")
+    with pytest.raises(ConfigError) as e:
+        loads_stack(WEB + extra, path)
+    assert (e.value.path, e.value.line, e.value.field) == (path, line, field)
+    assert f"{field.rsplit('.', 1)[-1]!r} is not supported by fleet" in str(e.value)
+    assert "--allow-unsupported" in str(e.value)
+
+
+def test_allowed_unsupported_keys_are_warnings_naming_each() -> None:
+    stack = loads_stack(WEB + "    build: .\n    develop: {}\n    x-mine: kept\n",
+                        "s.yaml", Options(allow_unsupported=True))
+    assert [w.split(": ")[1] for w in stack.warnings] == ["services.web.build",
+                                                          "services.web.develop"]
+    assert all(w.endswith("ignored") for w in stack.warnings)
+
+
+def test_every_supported_key_loads_and_extensions_are_ignored() -> None:
+    stack = loads_stack(WEB + "    x-anything: 1\n    init: true\n    cap_add: [NET_ADMIN]\n"
+                        "x-top: {a: 1}\nversion: '3.8'\n", "s.yaml")
+    assert stack.warnings == ()
+    assert {"image", "env_file", "network_mode", "secrets", "mem_limit"} <= set(SERVICE_KEYS)
+    assert "resources.limits.memory" in DEPLOY_KEYS
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("    mem_limit: 1g\n    deploy: {resources: {limits: {memory: 512m}}}\n",
+     "distinct values on 'mem_limit' and 'deploy.resources.limits.memory'"),
+    ("    cpus: 1\n    deploy: {resources: {limits: {cpus: '0.5'}}}\n",
+     "distinct values on 'cpus' and 'deploy.resources.limits.cpus'"),
+    ("    networks: [a, b]\nnetworks: {a: , b: }\n", "one network"),
+])
+def test_what_compose_or_the_boards_cannot_take_is_refused_even_when_allowed(
+        extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        loads_stack(WEB + extra, "s.yaml", Options(allow_unsupported=True))
+
+
+def test_the_same_figure_in_both_spellings_is_one_setting() -> None:
+    loads_stack(WEB + "    mem_limit: 1g\n    deploy: {resources: {limits: {memory: 1024M}}}\n",
+                "s.yaml")
+
+
+@pytest.mark.parametrize(("text", "pairs"), [
+    ("A=1\n# note\n\nexport B = two words \n", (("A", "1"), ("B", "two words"))),
+    ("A='x # y'\nB=\"a\\tb\\\"\"\nC=v # comment\n",
+     (("A", "x # y"), ("B", 'a\tb"'), ("C", "v"))),
+    ("SHELL_ONE\nNOT_SET\nEMPTY=\n", (("SHELL_ONE", "here"), ("EMPTY", ""))),
+])
+def test_env_file_syntax(text: str, pairs: tuple[tuple[str, str], ...]) -> None:
+    assert envfiles.parse(text, {"SHELL_ONE": "here"}, "f") == pairs
+
+
+def test_a_bad_env_file_line_names_file_and_line() -> None:
+    with pytest.raises(ConfigError, match="f line 2: expected KEY=VALUE"):
+        envfiles.parse("A=1\n=oops\n", {}, "f")
