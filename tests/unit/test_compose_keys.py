@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleet.config.compose import Options
@@ -87,3 +89,10 @@ def test_env_file_syntax(text: str, pairs: tuple[tuple[str, str], ...]) -> None:
 def test_a_bad_env_file_line_names_file_and_line() -> None:
     with pytest.raises(ConfigError, match="f line 2: expected KEY=VALUE"):
         envfiles.parse("A=1\n=oops\n", {}, "f")
+
+
+def test_the_readme_table_names_every_supported_key() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [k for k in SERVICE_KEYS if k != "deploy" and f"| `{k}` |" not in readme]
+    missing += [k for k in DEPLOY_KEYS if f"| `deploy.{k}` |" not in readme]
+    assert missing == []
