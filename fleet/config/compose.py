@@ -20,14 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.scalarbool import ScalarBoolean
-
+from fleet.config import yamltree
 from fleet.config.compose_merge import merge_files, merge_service
 from fleet.config.interpolate import TemplateError, interpolate, parse_env_file
-from fleet.config.yamlfile import LocatedList, LocatedMap, Node, Where, parse
+from fleet.config.yamlfile import LocatedMap, Node, Where, describe
 from fleet.errors import ConfigError
-
-_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +111,25 @@ class _Loader:
     cache: dict[str, LocatedMap] = field(default_factory=dict)
 
     def document(self, path: str, text: str) -> LocatedMap:
-        root = parse(text, path)
-        if not isinstance(root.value, dict):
-            raise root.expected("a compose file: a mapping with 'services'")
-        copy = _Copy(self, path)
-        tree = copy.value(root.value, (root.line or 1) - 1, "", 0)
-        assert isinstance(tree, LocatedMap)
+        def strings(value: str, line: int, field: str) -> str:
+            return self.interpolated(value, path, line, field)
+
+        tree = yamltree.load(text, path, strings)
+        if not isinstance(tree, LocatedMap):
+            raise ConfigError(f"expected a compose file: a mapping with 'services', got "
+                              f"{describe(tree)}", path=path, line=1)
         return tree
+
+    def interpolated(self, text: str, path: str, line: int, field: str) -> str:
+        if "$" not in text:
+            return text
+        where = f"{path}:{line + 1}: {field}"
+        try:
+            return interpolate(text, self.env, lambda name: self.warn(name, where))
+        except TemplateError as e:
+            variable = f"variable {e.variable}: " if e.variable else ""
+            raise ConfigError(f"{variable}{e.reason} (in {text!r})", path=path,
+                              line=line + 1, field=field) from None
 
     def file(self, path: Path) -> LocatedMap:
         key = str(path)
@@ -168,75 +177,6 @@ class _Loader:
         own = LocatedMap(body.lc)
         own.update((k, v) for k, v in body.items() if k != "extends")
         return merge_service(base, own) if isinstance(base, LocatedMap) else own
-
-
-@dataclass(slots=True)
-class _Copy:
-    """A ruamel tree -> plain located containers, with every string value interpolated."""
-
-    loader: _Loader
-    path: str
-
-    def value(self, value: Any, line: int, field: str, depth: int) -> Any:
-        if depth > _MAX_DEPTH:
-            raise ConfigError("nested too deeply (a recursive alias?)", path=self.path,
-                              line=line + 1, field=field)
-        if isinstance(value, dict):
-            return self.mapping(value, line, field, depth)
-        if isinstance(value, list):
-            out = LocatedList(Where(self.path, line))
-            for index, item in enumerate(value):
-                item_line = _item_line(value, index, line)
-                out.append(self.value(item, item_line, f"{field}[{index}]", depth + 1))
-                out.lc.add(index, self.path, item_line, item_line)
-            return out
-        if isinstance(value, str):
-            return self.text(str(value), line, field)
-        if isinstance(value, bool | ScalarBoolean):
-            return bool(value)
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float):
-            return float(value)
-        return value
-
-    def mapping(self, value: Any, line: int, field: str, depth: int) -> LocatedMap:
-        out = LocatedMap(Where(self.path, line))
-        for key, item in value.items():
-            key_line, value_line = _key_lines(value, key, line)
-            name = f"{field}.{key}" if field else str(key)
-            out[key] = self.value(item, value_line if item is not None else key_line, name,
-                                  depth + 1)
-            out.lc.add(key, self.path, key_line, value_line if item is not None else key_line)
-        return out
-
-    def text(self, text: str, line: int, field: str) -> str:
-        if "$" not in text:
-            return text
-        where = f"{self.path}:{line + 1}: {field}"
-        try:
-            return interpolate(text, self.loader.env, lambda name: self.loader.warn(name, where))
-        except TemplateError as e:
-            variable = f"variable {e.variable}: " if e.variable else ""
-            raise ConfigError(f"{variable}{e.reason} (in {text!r})", path=self.path,
-                              line=line + 1, field=field) from None
-
-
-def _key_lines(mapping: Any, key: Any, fallback: int) -> tuple[int, int]:
-    """0-based lines of a key and its value; a key from a `<<` merge: where it was written."""
-    data = getattr(getattr(mapping, "lc", None), "data", None) or {}
-    if key in data:
-        return int(data[key][0]), int(data[key][2])
-    for source in getattr(mapping, "merge", ()):
-        source = source[1] if isinstance(source, tuple) else source
-        if key in source:
-            return _key_lines(source, key, fallback)
-    return fallback, fallback
-
-
-def _item_line(seq: Any, index: int, fallback: int) -> int:
-    data = getattr(getattr(seq, "lc", None), "data", None) or {}
-    return int(data[index][0]) if index in data else fallback
 
 
 def _at(body: LocatedMap, key: str, field: str, path: str) -> Node:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,23 @@ def parse(text: str, path: str) -> Node:
     """The one document in `text`; any YAML error becomes a ConfigError with its line."""
     yaml = YAML(typ="rt")
     yaml.max_depth = _MAX_DEPTH
+    with yaml_errors(text, path):
+        value = yaml.load(text)
+    line = getattr(getattr(value, "lc", None), "line", None)
+    return Node(value, path, line + 1 if isinstance(line, int) else 1, "")
+
+
+@contextmanager
+def yaml_errors(text: str, path: str) -> Iterator[None]:
+    """ruamel's errors (and warnings about legal YAML) -> a ConfigError with the line."""
     try:
         with warnings.catch_warnings():
             # ruamel warns about legal YAML (a re-used anchor, `1e5` under %YAML 1.1).
             warnings.simplefilter("ignore", YAMLWarning)
             warnings.simplefilter("ignore", YAMLFutureWarning)
-            value = yaml.load(text)
+            yield
+    except ConfigError:
+        raise
     except MarkedYAMLError as e:
         raise ConfigError(_problem(e), path=path, line=_mark_line(e)) from None
     except ReaderError as e:
@@ -37,8 +49,6 @@ def parse(text: str, path: str) -> Node:
         # ruamel's constructors raise bare ValueError, KeyError or AssertionError
         # on a malformed explicit tag (`!!int abc`, `!!bool x`), without a mark.
         raise ConfigError(f"invalid YAML: {type(e).__name__}: {e}", path=path) from e
-    line = getattr(getattr(value, "lc", None), "line", None)
-    return Node(value, path, line + 1 if isinstance(line, int) else 1, "")
 
 
 def _problem(e: MarkedYAMLError) -> str:

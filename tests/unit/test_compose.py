@@ -304,3 +304,28 @@ def test_each_stack_command_reads_the_stack_options(command: list[str], tmp_path
     paths = args.stack if isinstance(args.stack, list) else [args.stack]
     loaded = load(paths[:1], args)
     assert (loaded.name, [s.image for s in loaded.services]) == ("shop", ["web:2", "busybox"])
+
+
+@pytest.mark.parametrize(("text", "message", "line"), [
+    ("services:\n  a: {image: x}\n  a: {image: y}\n", "duplicate key 'a'", 3),
+    ("services:\n  a:\n    image: x\n    <<: [1]\n", "expected a mapping .* to merge", 4),
+    ("services:\n  a: !reset {image: x}\n", "unsupported tag !reset", 2),
+    ("services:\n  a: {image: !reset x}\n", "invalid YAML", 2),
+    ("services:\n  a: {image: x}\n  ? [b]\n  : {image: y}\n", "expected a name as a key", 3),
+    ("x: &a [*a]\nservices:\n  a: {image: x}\n", "invalid YAML|nested too deeply", None),
+])
+def test_yaml_the_resolver_refuses_is_named_with_its_line(text: str, message: str,
+                                                   line: int | None) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        stack.loads(text, "s.yaml")
+    assert caught.value.path == "s.yaml"
+    if line is not None:
+        assert caught.value.line == line
+
+
+def test_merge_keys_own_keys_win_then_earlier_merged_mappings() -> None:
+    text = ("x-a: &a {image: a, restart: always, user: a}\nx-b: &b {image: b, user: b, "
+            "working_dir: /b}\nservices:\n  s:\n    <<: [*a, *b]\n    user: own\n")
+    (service,) = stack.loads(text)
+    assert (service.image, service.extra["user"], service.extra["working_dir"],
+            service.extra["restart"]) == ("a", "own", "/b", "always")
