@@ -128,11 +128,8 @@ class Profile:
     @property
     def reserved(self) -> Resources:
         r = self.reserve
-        return Resources(
-            mem_mb=r.os_mb + r.dockerd_mb + r.agent_mb,
-            disk_mb=r.os_disk_mb + self.storage_mb * r.free_disk_pct // 100,
-            cpu_millis=0,
-        )
+        return Resources(mem_mb=r.os_mb + r.dockerd_mb + r.agent_mb,
+                         disk_mb=r.os_disk_mb + self.storage_mb * r.free_disk_pct // 100)
 
     @property
     def budget(self) -> Resources:
@@ -233,11 +230,8 @@ class Constraint:
 class Service:
     """One service of a stack, as the scheduler needs it; `extra` keeps what fleet does not read.
 
-    `request` is per replica, without the per-container overhead the
-    scheduler adds; its memory is the reservation, else the limit, else an
-    estimate (`mem_assumed`: no figure of the service's own). The limits are
-    what the container runs with (0: none): a board whose budget is smaller
-    cannot take it. An empty `archs` means the image runs anywhere.
+    `request` is per replica, without the scheduler's per-container overhead; its memory is
+    the reservation, else the limit, else an estimate. An empty `archs`: the image runs anywhere.
     """
 
     name: str
@@ -252,9 +246,9 @@ class Service:
     latency_sensitive: bool = False
     constraints: tuple[Constraint, ...] = ()
     max_per_device: int = 1
-    mem_limit_mb: int = 0
+    mem_limit_mb: int = 0  # the limits it runs with (0: none): past a board's budget, not there
     cpu_limit_millis: int = 0
-    mem_assumed: bool = False
+    mem_assumed: bool = False  # its memory is an estimate: no figure of its own
     per_board: bool = False  # deploy.mode global: one replica on each board that may run it
     links: tuple[str, ...] = ()  # what it names (depends_on, links): one board if both colocate
     colocate: bool = True
@@ -339,11 +333,7 @@ class DeviceFill:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The scheduler's answer, a value: where each replica goes, what stops, what could not go.
-
-    `assumed`: each service whose memory is an estimate (no figure of its
-    own), with the MiB per replica the plan counted for it.
-    """
+    """The scheduler's answer, a value: where each replica goes, what stops, what could not go."""
 
     placements: tuple[Placement, ...]
     unplaced: tuple[Unplaced, ...] = ()
@@ -352,7 +342,7 @@ class Plan:
     stops: tuple[Placement, ...] = ()
     seed: int = 0
     now: float = 0.0
-    assumed: Mapping[str, int] = field(default_factory=dict)
+    assumed: Mapping[str, int] = field(default_factory=dict)  # service -> MiB, no figure given
 
     @property
     def devices_used(self) -> int:

@@ -42,6 +42,9 @@ def register(commands: Commands) -> None:
                              "$XDG_STATE_HOME/fleet/fleet.db)")
     deploy.add_argument("--seed", type=int, default=0,
                         help="placement tie-break seed (default 0)")
+    deploy.add_argument("--strict", action="store_true",
+                        help="refuse services with no memory figure of their own rather than "
+                             "count them at an estimate")
     json_flag(deploy)
 
 
@@ -49,7 +52,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from fleet.actions.deploy import Collaborators, Options, deploy
-    from fleet.config import inventory
+    from fleet.config import inventory, resources
     from fleet.deploy.apply import Prepared
     from fleet.deploy.images import ImageSource
     from fleet.health import store
@@ -60,6 +63,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     at_least_one(args.parallel, "--parallel")
     wanted = load(args.stack, args)
+    if args.strict:
+        resources.refuse_assumed(wanted.services)
     inv = inventory.load(paths.inventory(args.inventory))
     known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
     source = ImageSource.from_env([Path(p) for p in args.images])

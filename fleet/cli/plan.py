@@ -33,6 +33,9 @@ def register(commands: Commands) -> None:
                       help="also find the fewest extra devices of PROFILE that place everything")
     plan.add_argument("--seed", type=int, default=0,
                       help="tie-break seed (0: inventory order); the same seed, the same plan")
+    plan.add_argument("--strict", action="store_true",
+                      help="refuse services with no memory figure of their own rather than "
+                           "count them at an estimate")
     plan.add_argument("--boards", action="store_true",
                       help="plan against what the boards run, as fleet deploy does (reads every "
                            "board over SSH); default: against the inventory's budgets alone")
@@ -42,12 +45,14 @@ def register(commands: Commands) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from fleet.actions.plan import Boards, plan
-    from fleet.config import inventory
+    from fleet.config import inventory, resources
     from fleet.deploy.images import ImageSource
     from fleet.ssh import hostkeys
     from fleet.ssh.connection import SshConnection
 
     wanted = load(args.stack, args)
+    if args.strict:
+        resources.refuse_assumed(wanted.services)
     devices = inventory.load(paths.inventory(args.inventory)).devices
     boards = None
     if args.boards:

@@ -1,24 +1,25 @@
 """A docker compose file with fleet's `x-fleet` additions -> Services; the only code that knows it.
 
 What fleet reads of each service: `image`, `platform`, `ports`, `runtime`,
-`deploy.replicas`, `deploy.resources.{limits,reservations}.{memory,cpus}`,
+`deploy.replicas`, memory and CPU in each form compose has (fleet.config.resources),
 GPU device reservations, `deploy.placement.{constraints,max_replicas_per_node}`,
 and under `x-fleet`: `disk` (a size, or image/volumes/logs sizes), `gpu`,
 `strategy` (pack|spread), `latency_sensitive`, `ports` (a host-port range to
-allocate from) and `arch` (what the image is published for). Everything
-else is kept, as written, in `Service.extra` for the deploy step.
+allocate from), `arch` (what the image is published for) and `mem_estimate`
+(the memory to count when the service gives none; at the top level, the
+stack's). Everything else is kept, as written, in `Service.extra` for the
+deploy step.
 
-Memory is counted at its reservation, else its limit: Swarm schedules on
-reservations alone, but memory cannot be squeezed, and a board that runs
-out of it swaps onto its SD card or kills containers, so a limit is what a
-container may really take. CPU is counted at its reservation only: a CPU
-limit is a cap on a shared, compressible resource (136 containers capped
-at 0.1 CPU share a Pi's 4 cores fine).
+Memory is counted at its reservation, else its limit, else the estimate:
+Swarm schedules on reservations alone, but memory cannot be squeezed, and a
+board that runs out of it swaps onto its SD card or kills containers, so
+without a reservation the limit is what a container may really take. CPU is
+counted at its reservation only: a CPU limit is a cap on a shared,
+compressible resource (136 containers capped at 0.1 CPU share a Pi's 4 cores).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,20 +29,22 @@ from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.config import compose
+from fleet.config import compose, resources
 from fleet.config.compose import DEFAULTS, Options
+from fleet.config.resources import cpu_millis as cpu_millis
+from fleet.config.resources import shown as _show
+from fleet.config.resources import size_mb as size_mb
 from fleet.config.yamlfile import Node
 from fleet.errors import ConfigError
 from fleet.model import Arch, Constraint, PortRange, PortWant, Resources, Service, Strategy
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", re.IGNORECASE)
-_UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
-_MAX_MB = 2**30  # a PiB: past any board, small enough to stay an exact int
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONSTRAINT = re.compile(r"\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S+)\s*")
 _PROTOCOLS = ("tcp", "udp", "sctp")
-_X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch")
+_X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch",
+                 "mem_estimate")
+_STACK_X_FLEET_KEYS = ("mem_estimate",)
 _DISK_KEYS = ("image", "volumes", "logs")
 
 
@@ -100,7 +103,8 @@ def _stack(resolved: compose.Resolved) -> Stack:
         raise at.error(f"invalid stack name {name!r}: use a-z, 0-9, '_' and '-', "
                        "starting with a letter or digit")
     configs = _configs(top["configs"], Path(path).parent) if "configs" in top else {}
-    services = tuple(_service(key, body) for key, body in entries)
+    estimate = _stack_estimate(top.get("x-fleet"))
+    services = tuple(_service(key, body, estimate) for key, body in entries)
     for key, body in entries:
         _check_config_refs(key, body, configs)
     return Stack(name, services, MappingProxyType(configs), resolved.warnings)
@@ -138,32 +142,6 @@ def _check_config_refs(key: Node, body: Node, configs: Mapping[str, Path]) -> No
 
 
 # -- values that stand alone (public so they can be tested on their own) ----------
-
-def size_mb(value: object, field: str = "size") -> int:
-    """A compose size (bytes as an int, or 512m, 1.5G, 100kb) in MiB, rounded up."""
-    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    if isinstance(value, int) and not isinstance(value, bool | ScalarBoolean) and value >= 0:
-        size = math.ceil(value / 2**20)
-    elif match:
-        size = math.ceil(float(match[1]) * _UNIT[match[2].lower()] / 2**20)
-    else:
-        raise ConfigError(f"expected a size like 256M or 1.5G, got {_show(value)}", field=field)
-    if size > _MAX_MB:
-        raise ConfigError(f"expected a size under 1P, got {_show(value)}", field=field)
-    return size
-
-
-def cpu_millis(value: object, field: str = "cpus") -> int:
-    """A compose `cpus` value ("0.5", 2) in millicores, rounded up."""
-    try:
-        cpus = float(value) if isinstance(value, str | int | float) else math.nan
-    except ValueError:
-        cpus = math.nan
-    if isinstance(value, bool | ScalarBoolean) or not 0 <= cpus <= 1024:
-        raise ConfigError(f"expected a number of CPUs like 0.5 or 2, got {_show(value)}",
-                          field=field)
-    return math.ceil(cpus * 1000)
-
 
 def port_range(value: object, field: str = "ports") -> PortRange:
     """'3067-3200' (or one port) -> PortRange."""
@@ -208,11 +186,6 @@ def constraint(text: str, field: str = "constraints") -> Constraint:
                       "node.hostname and node.platform.arch", field=field)
 
 
-def _show(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _port(text: str, field: str) -> int:
     text = text.strip()
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
@@ -248,7 +221,14 @@ def _checked(node: Node, parse_value: Any, *args: Any) -> Any:
         raise node.error(e.reason) from None
 
 
-def _service(key: Node, body: Node) -> Service:
+def _stack_estimate(x_fleet: Node | None) -> int:
+    """The stack's memory estimate for services with no figure: `x-fleet.mem_estimate`."""
+    fields = x_fleet.fields(_STACK_X_FLEET_KEYS) if x_fleet is not None else {}
+    return resources.estimate(fields.get("mem_estimate"), resources.DEFAULT_MEM_ESTIMATE_MB)
+
+
+def _service(key: Node, body: Node,
+             estimate: int = resources.DEFAULT_MEM_ESTIMATE_MB) -> Service:
     name = key.text("a service name")
     if not _NAME.fullmatch(name):
         raise key.error(f"invalid service name {name!r}: use letters, digits, '_', '.', '-'")
@@ -260,9 +240,10 @@ def _service(key: Node, body: Node) -> Service:
                                        "(fleet deploys images; build them first)")
     x = f["x-fleet"].fields(_X_FLEET_KEYS) if "x-fleet" in f else {}
     deploy = f["deploy"].fields() if "deploy" in f else {}
-    resources = deploy["resources"].fields() if "resources" in deploy else {}
-    limits = resources["limits"].fields() if "limits" in resources else {}
-    reserve = resources["reservations"].fields() if "reservations" in resources else {}
+    asks = deploy["resources"].fields() if "resources" in deploy else {}
+    figures = resources.figures(f, asks, own_estimate=x.get("mem_estimate"),
+                                default_estimate=estimate)
+    reserve = asks["reservations"].fields() if "reservations" in asks else {}
     placement = deploy["placement"].fields() if "placement" in deploy else {}
     if "mode" in deploy and deploy["mode"].value != "replicated":
         raise deploy["mode"].error("only deploy.mode: replicated is supported; "
@@ -272,9 +253,9 @@ def _service(key: Node, body: Node) -> Service:
         image=f["image"].text("an image name"),
         replicas=deploy["replicas"].integer(0, 10_000) if "replicas" in deploy else 1,
         request=Resources(
-            mem_mb=_resource(reserve, limits, "memory", size_mb),
+            mem_mb=figures.mem_mb,
             disk_mb=_disk(x["disk"]) if "disk" in x else 0,
-            cpu_millis=_resource(reserve, {}, "cpus", cpu_millis)),
+            cpu_millis=figures.cpu_millis),
         archs=_archs(x.get("arch"), f.get("platform")),
         ports=_ports(f["ports"]) if "ports" in f else (),
         port_range=_checked(x["ports"], port_range) if "ports" in x else None,
@@ -284,14 +265,11 @@ def _service(key: Node, body: Node) -> Service:
         constraints=_constraints(placement.get("constraints")),
         max_per_device=(placement["max_replicas_per_node"].integer(1, 10_000)
                         if "max_replicas_per_node" in placement else 1),
+        mem_limit_mb=figures.mem_limit_mb,
+        cpu_limit_millis=figures.cpu_limit_millis,
+        mem_assumed=figures.mem_assumed,
         extra=_plain({k: v for k, v in body.value.items() if k != "x-fleet"}),
     )
-
-
-def _resource(reserve: Mapping[str, Node], limits: Mapping[str, Node], name: str,
-              parse_value: Any) -> int:
-    node = reserve.get(name) or limits.get(name)
-    return 0 if node is None else int(_checked(node, parse_value))
 
 
 def _disk(node: Node) -> int:

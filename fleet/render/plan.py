@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -12,6 +13,7 @@ from rich.text import Text
 from fleet.model import DeviceFill, Placement, Plan
 
 _BAR = 10
+_ASSUMED_SHOWN = 8
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -27,6 +29,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "stops": [_placement(p) for p in plan.stops],
         "devices_used": plan.devices_used,
         "seed": plan.seed,
+        "assumed": [{"service": name, "mem_mb": mb, "mem_assumed": True}
+                    for name, mb in plan.assumed.items()],
     }
 
 
@@ -88,9 +92,22 @@ def render(plan: Plan, *, basis: str = "") -> RenderableType:
         parts.append(Text(f"  move {m.service}#{m.replica}: {m.source} -> {m.target or '-'}"))
     for p in plan.stops:
         parts.append(Text(f"  stop {p.service}#{p.replica} on {p.device}"))
+    if plan.assumed:
+        parts.append(assumed_line(plan.assumed))
     if basis:
         parts.append(Text(basis, style="dim"))
     return Group(*parts)
+
+
+def assumed_line(assumed: Mapping[str, int]) -> Text:
+    """Which services' memory the plan assumed, and how to give a figure instead."""
+    shown = ", ".join(f"{name} {mb}M" for name, mb in list(assumed.items())[:_ASSUMED_SHOWN])
+    more = len(assumed) - _ASSUMED_SHOWN
+    text = Text(f"memory assumed for {_count(len(assumed), 'service')} with no figure: {shown}"
+                + (f" and {more} more" if more > 0 else ""), style="yellow")
+    text.append("\n  (give mem_reservation or mem_limit, or x-fleet.mem_estimate; "
+                "--strict refuses them)", style="dim")
+    return text
 
 
 def _devices_table(plan: Plan) -> Table:

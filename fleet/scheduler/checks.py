@@ -26,6 +26,22 @@ def check_gpu(n: Need, fleet: Fleet, i: int) -> str | None:
     return "no GPU" if n.service.gpu and fleet.states[i].device.profile.gpu is None else None
 
 
+def check_mem_limit(n: Need, fleet: Fleet, i: int) -> str | None:
+    """A limit past the board's whole budget: the container could never have what it may take."""
+    limit, budget = n.service.mem_limit_mb, fleet.states[i].device.budget.mem_mb
+    if limit <= budget:
+        return None
+    return f"memory limit {_mb(limit, 0)} over the whole budget, {_mb(budget, 0)}"
+
+
+def check_cpu_limit(n: Need, fleet: Fleet, i: int) -> str | None:
+    """More CPUs than the board has: docker refuses such a --cpus."""
+    limit, cpus = n.service.cpu_limit_millis, fleet.states[i].device.budget.cpu_millis
+    if limit <= cpus:
+        return None
+    return f"CPU limit {limit / 1000:g} over the board's CPUs, {cpus / 1000:g}"
+
+
 def check_constraints(n: Need, fleet: Fleet, i: int) -> str | None:
     device = fleet.states[i].device
     for c in n.service.constraints:
@@ -63,7 +79,8 @@ def check_cpu(n: Need, fleet: Fleet, i: int) -> str | None:
     return None if n.cpu <= free else f"needs {n.cpu / 1000:g} CPU, {max(free, 0) / 1000:g} free"
 
 
-STATIC: tuple[Check, ...] = (check_arch, check_gpu, check_constraints)
+STATIC: tuple[Check, ...] = (check_arch, check_gpu, check_mem_limit, check_cpu_limit,
+                              check_constraints)
 DYNAMIC: tuple[Check, ...] = (check_replicas, check_ports, check_memory, check_disk, check_cpu)
 CHECKS = STATIC + DYNAMIC
 # For reasons counted over many devices: the device with the most of this free speaks.
@@ -71,6 +88,8 @@ RESOURCE: dict[Check, Callable[[Fleet, int], int]] = {
     check_memory: lambda f, i: f.free_mem[i],
     check_disk: lambda f, i: f.free_disk[i],
     check_cpu: lambda f, i: f.free_cpu[i],
+    check_mem_limit: lambda f, i: f.states[i].device.budget.mem_mb,
+    check_cpu_limit: lambda f, i: f.states[i].device.budget.cpu_millis,
 }
 
 
@@ -151,7 +170,7 @@ class StaticCache:
 
 def _device_kind(device: Device) -> object:
     return (device.arch, device.profile.gpu is not None, device.site,
-            tuple(sorted(device.labels.items())))
+            tuple(sorted(device.labels.items())), device.budget)
 
 
 def reasons(n: Need, fleet: Fleet) -> dict[str, int]:

@@ -32,7 +32,8 @@ class Placer:
     dimension leave the index.
     """
 
-    def __init__(self, fleet: Fleet, needs: tuple[Need, ...], static: StaticCache) -> None:
+    def __init__(self, fleet: Fleet, needs: tuple[Need, ...], static: StaticCache,
+                 gpu_last: bool = False) -> None:
         self.fleet, self.needs, self.static = fleet, needs, static
         s = fleet.scale
         self.scale = (1 / s.mem_mb, 1 / s.disk_mb, 1 / s.cpu_millis)
@@ -52,8 +53,10 @@ class Placer:
                 kind = (d.budget, d.arch, d.profile.gpu is not None, d.site,
                         tuple(sorted(d.labels.items())))
                 kinds.setdefault(kind, []).append(i)
-        # Largest first: opening big devices first leaves fewer in use.
+        # Largest first: opening big devices first leaves fewer in use; `gpu_last` opens
+        # GPU boards after the rest, to leave them to work that needs a GPU.
         self.stacks = sorted((members[::-1] for members in kinds.values()), key=lambda m: (
+            gpu_last and fleet.states[m[-1]].device.profile.gpu is not None,
             -fleet.key(m[-1]), fleet.rank[m[-1]]))
         self.by_capacity = sorted(range(n), key=lambda i: (-fleet.key(i), fleet.rank[i]))
 

@@ -131,6 +131,11 @@ def _place(fleet: Fleet, needs: tuple[Need, ...], static: StaticCache, units: li
     orders = _orders(needs, static, units, thorough)
     best = min((_attempt(fleet, needs, static, order, first_fit, primary, thorough, units)
                 for order, first_fit in orders), key=lambda t: t[0])
+    if thorough and best[0][2]:
+        # GPU boards in use: as good a plan may leave them free for work that needs one.
+        trial = _attempt(fleet, needs, static, orders[0][0], False, primary, thorough, units,
+                         gpu_last=True)
+        best = min(best, trial, key=lambda t: t[0])
     if thorough and best[2]:
         # Not everything fits: try the small-first order shaken, a fixed number of times.
         rng = random.Random(seed)
@@ -145,9 +150,11 @@ def _place(fleet: Fleet, needs: tuple[Need, ...], static: StaticCache, units: li
 
 def _attempt(fleet: Fleet, needs: tuple[Need, ...], static: StaticCache, order: list[Unit],
              first_fit: bool, primary: int, thorough: bool, units: list[Unit],
-             ) -> tuple[tuple[int, int], Fleet, list[Unit]]:
+             gpu_last: bool = False) -> tuple[tuple[int, int, int], Fleet, list[Unit]]:
+    """One greedy pass (and local search if thorough), scored by (unplaced, devices used,
+    GPU boards used): fewest of each, in that order."""
     trial = fleet.copy() if thorough else fleet
-    placer = Placer(trial, needs, static)
+    placer = Placer(trial, needs, static, gpu_last)
     unplaced = [u for u in order if not placer.place(u, first_fit)]
     if thorough:
         new = set(units) - set(unplaced)
@@ -156,7 +163,9 @@ def _attempt(fleet: Fleet, needs: tuple[Need, ...], static: StaticCache, order: 
             unplaced = trade_up(placer, unplaced, new)
             unplaced = swap_in(placer, make_room(placer, unplaced, new), new)
             empty_devices(placer, new)
-    return (len(unplaced), sum(1 for h in trial.held if h)), trial, unplaced
+    used = [i for i, h in enumerate(trial.held) if h]
+    gpus = sum(1 for i in used if trial.states[i].device.profile.gpu is not None)
+    return (len(unplaced), len(used), gpus), trial, unplaced
 
 
 def _bottleneck(fleet: Fleet, needs: tuple[Need, ...], units: list[Unit]) -> int:
@@ -182,7 +191,8 @@ def _result(fleet: Fleet, needs: tuple[Need, ...], unplaced: list[Unit],
                              len(fleet.held[i]))
                   for i, s in enumerate(fleet.states))
     missing = tuple(Unplaced(needs[k].name, r, reasons(needs[k], fleet)) for k, r in unplaced)
-    return Plan(placements, missing, fills, moves, stops, seed, now)
+    assumed = {n.name: n.service.request.mem_mb for n in needs if n.service.mem_assumed}
+    return Plan(placements, missing, fills, moves, stops, seed, now, assumed)
 
 
 # -- what if, and how many more ----------------------------------------------------

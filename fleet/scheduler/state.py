@@ -57,7 +57,8 @@ def make_need(service: Service, order: int, scale: Resources) -> Need:
     alloc = tuple((w, r) for w in service.ports if w.host is None
                   for r in (w.range or service.port_range,) if r is not None)
     return Need(service, order, cost.mem_mb, cost.disk_mb, cost.cpu_millis, fixed, alloc,
-                norm(cost, scale), (service.archs, service.gpu, service.constraints))
+                norm(cost, scale), (service.archs, service.gpu, service.constraints,
+                                    service.mem_limit_mb, service.cpu_limit_millis))
 
 
 def norm(r: Resources, scale: Resources) -> float:
