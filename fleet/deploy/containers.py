@@ -49,11 +49,16 @@ class ContainerSpec:
     options: tuple[str, ...]
     command: tuple[str, ...] = ()
     files: tuple[ConfigFile, ...] = ()
+    # The settings' digests of the services whose namespaces or volumes it joins (service:X):
+    # when one of them is replaced, this one must be too, as compose recreates it.
+    follows: tuple[str, ...] = ()
 
     @property
     def revision(self) -> str:
         parts = [self.image_id, *self.options, "--", *self.command,
                  *(f"{f.path}={f.sha256}" for f in self.files)]
+        if self.follows:
+            parts += ["follows", *self.follows]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
     def run_args(self) -> tuple[str, ...]:
@@ -120,7 +125,20 @@ def spec(stack: str, service: Service, placement: Placement, image_id: str,
         command = (*entry[1:], *(command or ()))
     return ContainerSpec(container_name(stack, service.name, placement.replica, x), stack,
                          service.name, placement.replica, service.image, image_id,
-                         tuple(options), command or (), tuple(files))
+                         tuple(options), command or (), tuple(files),
+                         tuple(ctx.digests.get(name, "") for name in shared_with(x)))
+
+
+def shared_with(x: Mapping[str, object]) -> list[str]:
+    """The services whose network, pid or ipc namespace or volumes a service (its compose
+    settings `x`) shares: compose starts it after them, and recreates it with them."""
+    refs = [str(x[k]) for k in ("network_mode", "pid", "ipc") if x.get(k) is not None]
+    found = [r.removeprefix("service:") for r in refs if r.startswith("service:")]
+    shares = x.get("volumes_from")
+    if isinstance(shares, Sequence) and not isinstance(shares, str):
+        found += [str(s).partition(":")[0] for s in shares
+                  if not str(s).startswith("container:")]
+    return sorted(set(found))
 
 
 def _alone(stack: str, service: Service, where: str) -> StackContext:

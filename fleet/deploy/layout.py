@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from fleet.config.stack import Stack
-from fleet.deploy.containers import network_name
+from fleet.deploy.containers import network_name, shared_with
 from fleet.errors import ConfigError
 from fleet.model import Service
 
@@ -171,12 +171,13 @@ def _joins(service: Service, networks: Mapping[str, Network]) -> tuple[str, ...]
 def _depends(service: Service, names: set[str]) -> Mapping[str, str]:
     value = service.extra.get("depends_on")
     where = f"service {service.name!r}: depends_on"
-    if value is None:
-        return MappingProxyType({})
+    found: dict[str, str] = {}
     if isinstance(value, Mapping):
         found = {str(dep): _condition(body, f"{where}.{dep}") for dep, body in value.items()}
-    else:
+    elif value is not None:
         found = {str(dep): "service_started" for dep in _sequence(value, where)}
+    for dep in shared_with(service.extra):  # network_mode: service:X and the like wait for X
+        found.setdefault(dep, "service_started")
     for dep in found:
         if dep not in names:
             raise ConfigError(f"{where}: {dep!r} is not a service of the stack")

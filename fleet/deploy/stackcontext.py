@@ -7,6 +7,8 @@ file, so that turning a service into `docker run` options stays pure.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,6 +28,7 @@ class StackContext:
     volumes: Mapping[str, object] = field(default_factory=dict)  # top-level, as written
     secrets: Mapping[str, bytes] = field(default_factory=dict)  # name -> content
     env: Mapping[str, envfiles.Pairs] = field(default_factory=dict)  # service -> environment
+    digests: Mapping[str, str] = field(default_factory=dict)  # service -> its settings' digest
 
     def container(self, service: str, where: str) -> str:
         """The container of `service` (a `service:NAME` reference), as it is named on a board."""
@@ -61,7 +64,8 @@ def read(stack: Stack, environ: Mapping[str, str]) -> StackContext:
         stack.name, MappingProxyType(names), _mapping(definitions.get("networks")),
         _mapping(definitions.get("volumes")),
         MappingProxyType(_secrets(stack, _mapping(definitions.get("secrets")), environ)),
-        MappingProxyType(env))
+        MappingProxyType(env), MappingProxyType({
+            s.name: _digest([s.image, s.extra, env[s.name]]) for s in stack.services}))
 
 
 def _secrets(stack: Stack, secrets: Mapping[str, object],
@@ -85,6 +89,15 @@ def _secrets(stack: Stack, secrets: Mapping[str, object],
             raise ConfigError(f"{where}: fleet supports secrets from `file:` or "
                               "`environment:` (external secrets are swarm's)")
     return found
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, default=_plain, sort_keys=True).encode()).hexdigest()
+
+
+def _plain(value: object) -> object:
+    """Read-only mappings (the loader's) as dicts, for json."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _mapping(value: object) -> Mapping[str, object]:

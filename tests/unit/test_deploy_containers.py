@@ -284,3 +284,27 @@ def test_a_service_alone_has_its_environment_but_no_env_file() -> None:
     service = loads("services:\n  web:\n    image: fleet/web:1\n    environment: [A=1]\n")[0]
     c = containers.spec("shop", service, Placement("web", 0, "pi-01"), IMAGE_ID, {})
     assert c.files[0].content == b"A=1\n"
+
+
+def test_a_container_sharing_anothers_namespace_follows_its_changes() -> None:
+    def revisions(db_env: str) -> tuple[str, str]:
+        stack = loads_stack("name: shop\nservices:\n  web:\n    image: fleet/web:1\n"
+                            "    network_mode: 'service:db'\n  db:\n    image: fleet/db:1\n"
+                            f"    environment: [A={db_env}]\n  solo:\n    image: fleet/web:1\n",
+                            "/nowhere/stack.yaml")
+        ctx = stackcontext.read(stack, {})
+        web, _, solo = (containers.spec("shop", s, Placement(s.name, 0, "pi-01"), IMAGE_ID, {},
+                                        ctx) for s in stack.services)
+        return web.revision, solo.revision
+
+    assert revisions("1")[0] != revisions("2")[0]
+    assert revisions("1")[1] == revisions("2")[1]
+
+
+def test_a_container_sharing_anothers_namespace_starts_after_it() -> None:
+    from fleet.deploy.layout import layout, start_waves
+
+    services = loads("services:\n  web:\n    image: a\n    network_mode: 'service:db'\n"
+                     "    volumes_from: ['cache:ro']\n  db:\n    image: a\n"
+                     "  cache:\n    image: a\n")
+    assert start_waves(layout("shop", services).depends) == (("cache", "db"), ("web",))
