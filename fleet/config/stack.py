@@ -29,7 +29,7 @@ from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.config import compose, resources
+from fleet.config import compose, compose_keys, resources
 from fleet.config.compose import DEFAULTS, Options
 from fleet.config.resources import cpu_millis as cpu_millis
 from fleet.config.resources import shown as _show
@@ -57,6 +57,10 @@ class Stack:
     services: tuple[Service, ...]
     configs: Mapping[str, Path] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # For the deploy (fleet.deploy.stackcontext): the top-level networks, volumes and
+    # secrets as written, and the directory the file's relative paths start from.
+    definitions: Mapping[str, Any] = field(default_factory=dict)
+    base: Path = Path(".")
 
 
 def load(path: Path | str, options: Options = DEFAULTS) -> tuple[Service, ...]:
@@ -71,7 +75,7 @@ def load_stack(*paths: Path | str, options: Options = DEFAULTS) -> Stack:
     else `name:`, else the first file's name up to a dot.
     """
     files = [(str(path), compose.read(path)) for path in paths]
-    return _stack(compose.resolve(files, options))
+    return _stack(compose.resolve(files, options), options)
 
 
 def loads(text: str, path: str = "<string>",
@@ -82,10 +86,10 @@ def loads(text: str, path: str = "<string>",
 
 def loads_stack(text: str, path: str = "<string>", options: Options = DEFAULTS) -> Stack:
     """Parse compose text; `path` names it in messages, and config files are relative to it."""
-    return _stack(compose.resolve([(path, text)], options))
+    return _stack(compose.resolve([(path, text)], options), options)
 
 
-def _stack(resolved: compose.Resolved) -> Stack:
+def _stack(resolved: compose.Resolved, options: Options) -> Stack:
     """The resolved document's services, name and configs."""
     root = resolved.root
     path = root.path
@@ -107,7 +111,11 @@ def _stack(resolved: compose.Resolved) -> Stack:
     services = tuple(_service(key, body, estimate) for key, body in entries)
     for key, body in entries:
         _check_config_refs(key, body, configs)
-    return Stack(name, services, MappingProxyType(configs), resolved.warnings)
+    unsupported = compose_keys.check(root, options.allow_unsupported)
+    definitions = _plain({k: top[k].value for k in ("networks", "volumes", "secrets")
+                          if k in top and top[k].value is not None})
+    return Stack(name, services, MappingProxyType(configs), (*resolved.warnings, *unsupported),
+                 definitions, Path(path).parent)
 
 
 def _file_stack_name(path: str) -> str:
