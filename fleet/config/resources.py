@@ -154,7 +154,7 @@ def _pick(short: Node | None, block: dict[str, Node] | None, block_name: str, ke
     if block is None:
         return value
     deploy = _read(block[key], parse_value) if key in block else 0
-    if short is not None and value != deploy:
+    if short is not None and value and value != deploy:  # compose: a 0 is not given
         name = short.field.rsplit(".", 1)[-1]
         long = f"deploy.resources.{block_name}.{key}"
         given = f"is {shown(block[key].value)}" if key in block else "is not set (read as 0)"
