@@ -96,3 +96,20 @@ def test_the_readme_table_names_every_supported_key() -> None:
     missing = [k for k in SERVICE_KEYS if k != "deploy" and f"| `{k}` |" not in readme]
     missing += [k for k in DEPLOY_KEYS if f"| `deploy.{k}` |" not in readme]
     assert missing == []
+
+
+def test_fleet_plan_refuses_an_unsupported_key_and_allow_unsupported_warns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fleet.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(WEB + "    build: ./web\n    deploy: {resources: {limits: {memory: 64M}}}\n")
+    inventory = Path(__file__).parents[2] / "inventory.example.yaml"
+    assert main(["plan", str(stack), "--inventory", str(inventory)]) == EXIT_BAD_INPUT
+    refused = capsys.readouterr().err
+    assert "stack.yaml:4" in refused and "'build' is not supported" in refused
+    code = main(["plan", str(stack), "--inventory", str(inventory), "--json",
+                 "--allow-unsupported"])
+    assert code == EXIT_OK
+    warned = capsys.readouterr().err
+    assert "warning:" in warned and "services.web.build" in warned and "ignored" in warned
