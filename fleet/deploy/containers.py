@@ -109,7 +109,9 @@ def spec(stack: str, service: Service, placement: Placement, image_id: str,
     options += run_options.network(x, service.name, ctx, where)
     options += run_options.links(x, ctx, where)
     options += run_options.extra_hosts(x, where)
-    options += [a for name, address in placement.hosts for a in ("--add-host", f"{name}:{address}")]
+    if not str(x.get("network_mode", "")).startswith(("service:", "container:")):
+        options += [a for name, address in placement.hosts
+                    for a in ("--add-host", f"{name}:{address}")]
     options += run_options.ulimits(x, where)
     options += mounts.volumes(x, ctx, where)
     if x.get("runtime") is not None:

@@ -46,6 +46,9 @@ RESOURCES = (("mem_limit", ("limits", "memory"), "--memory"),
              ("memswap_limit", None, "--memory-swap"),
              ("cpus", ("limits", "cpus"), "--cpus"),
              ("pids_limit", ("limits", "pids"), "--pids-limit"))
+# What docker refuses beside another container's network namespace.
+SHARED_NETWORK_CLASHES = ("ports", "expose", "hostname", "dns", "dns_search", "dns_opt",
+                          "extra_hosts", "mac_address", "links")
 _RESTART_CONDITIONS = {"none": "no", "on-failure": "on-failure", "any": "always"}
 
 
@@ -90,6 +93,11 @@ def network(x: Mapping[str, object], service: str, ctx: StackContext, where: str
     if x.get("network_mode") is not None:
         if x.get("networks"):
             raise ConfigError(f"{where}: network_mode and networks cannot both be set")
+        if str(x["network_mode"]).startswith(("service:", "container:")):
+            clash = [k for k in SHARED_NETWORK_CLASHES if x.get(k)]
+            if clash:
+                raise ConfigError(f"{where}: {clash[0]} cannot be set with network_mode "
+                                  f"{x['network_mode']}: the container uses the other's network")
         return ["--network", _mode(str(x["network_mode"]), "network_mode", where, ctx)]
     joins = _joins(x.get("networks"), where)
     if len(joins) > 1:  # the loader refuses it (compose_keys); a Service made by hand may not

@@ -251,6 +251,8 @@ def test_container_name_names_the_container_and_refuses_replicas() -> None:
     ("    volumes: ['undeclared:/x']\n", "'undeclared' is not a top-level volume"),
     ("    volumes: ['~/x:/x']\n", "whose home is ~"),
     ("    network_mode: 'service:ghost'\n", "service:ghost names no service"),
+    ("    network_mode: 'service:db'\n    hostname: x\n",
+     "hostname cannot be set with network_mode service:db"),
     ("    secrets: [nope]\n", "secret 'nope' is not defined"),
     ("    stop_grace_period: soon\n", "service 'web': 'soon' is not a duration"),
 ])
