@@ -77,18 +77,19 @@ class Planned:
     basis: Basis
     need: Need | None = None
     unread: Mapping[str, str] = field(default_factory=dict)  # device -> why
+    per_board: frozenset[str] = frozenset()  # the global services (deploy.mode: global)
 
     def json(self) -> dict[str, Any]:
         """`fleet plan --json`: the plan, what it was made against, and `--need`'s answer."""
-        document = plan_json(self.plan) | {"basis": str(self.basis), "basis_note": self.note,
-                                           "unread": dict(self.unread)}
+        document = plan_json(self.plan, self.per_board) | {
+            "basis": str(self.basis), "basis_note": self.note, "unread": dict(self.unread)}
         if self.need is not None:
             document["need"] = {"profile": self.need.profile, "count": self.need.count}
         return document
 
     def render(self) -> RenderableType:
         """The plan for a terminal, ending in what it was made against and `--need`'s line."""
-        parts = [render(self.plan, basis=self.note)]
+        parts = [render(self.plan, basis=self.note, per_board=self.per_board)]
         if self.need is not None:
             parts.append(Text(self.need.line()))
         return Group(*parts)
@@ -130,4 +131,5 @@ def plan(stack: Stack, devices: Sequence[Device], *, boards: Boards | None = Non
         counted = Need(wanted.name, scheduler.need(wanted, fleet, services, running=running,
                                                    seed=seed))
     basis = Basis.INVENTORY if boards is None else Basis.BOARDS
-    return Planned(stack.name, result, basis, counted, unread)
+    return Planned(stack.name, result, basis, counted, unread,
+                   frozenset(s.name for s in services if s.per_board))

@@ -29,7 +29,7 @@ from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.config import compose, compose_keys, resources
+from fleet.config import compose, compose_keys, placement, resources
 from fleet.config.compose import DEFAULTS, Options
 from fleet.config.resources import cpu_millis as cpu_millis
 from fleet.config.resources import shown as _show
@@ -43,8 +43,8 @@ _STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONSTRAINT = re.compile(r"\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S+)\s*")
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch",
-                 "mem_estimate")
-_STACK_X_FLEET_KEYS = ("mem_estimate",)
+                 "mem_estimate", "colocate")
+_STACK_X_FLEET_KEYS = ("mem_estimate", "colocate")
 _DISK_KEYS = ("image", "volumes", "logs")
 
 
@@ -108,7 +108,8 @@ def _stack(resolved: compose.Resolved, options: Options) -> Stack:
                        "starting with a letter or digit")
     configs = _configs(top["configs"], Path(path).parent) if "configs" in top else {}
     estimate = _stack_estimate(top.get("x-fleet"))
-    services = tuple(_service(key, body, estimate) for key, body in entries)
+    services = placement.placed([_service(key, body, estimate) for key, body in entries],
+                                entries, top.get("x-fleet"))
     for key, body in entries:
         _check_config_refs(key, body, configs)
     unsupported = compose_keys.check(root, options.allow_unsupported)
@@ -253,9 +254,6 @@ def _service(key: Node, body: Node,
                                 default_estimate=estimate)
     reserve = asks["reservations"].fields() if "reservations" in asks else {}
     placement = deploy["placement"].fields() if "placement" in deploy else {}
-    if "mode" in deploy and deploy["mode"].value != "replicated":
-        raise deploy["mode"].error("only deploy.mode: replicated is supported; "
-                                   "set deploy.replicas instead")
     return Service(
         name=name,
         image=f["image"].text("an image name"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -16,8 +16,8 @@ _BAR = 10
 _ASSUMED_SHOWN = 8
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The plan as `fleet plan --json` prints it."""
+def plan_json(plan: Plan, per_board: Collection[str] = ()) -> dict[str, Any]:
+    """The plan as `fleet plan --json` prints it; `per_board`: the global services."""
     return {
         "placements": [_placement(p) for p in plan.placements],
         "unplaced": [{"service": u.service, "replica": u.replica, "reasons": dict(u.reasons)}
@@ -29,6 +29,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "stops": [_placement(p) for p in plan.stops],
         "devices_used": plan.devices_used,
         "seed": plan.seed,
+        "global": sorted(per_board),
         "assumed": [{"service": name, "mem_mb": mb, "mem_assumed": True}
                     for name, mb in plan.assumed.items()],
     }
@@ -36,7 +37,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def _placement(p: Placement) -> dict[str, Any]:
     return {"service": p.service, "replica": p.replica, "device": p.device,
-            "ports": [str(b) for b in p.ports]}
+            "ports": [str(b) for b in p.ports],
+            "hosts": [f"{name}:{address}" for name, address in p.hosts]}
 
 
 def _device(d: DeviceFill) -> dict[str, Any]:
@@ -78,10 +80,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def render(plan: Plan, *, basis: str = "") -> RenderableType:
+def render(plan: Plan, *, basis: str = "", per_board: Collection[str] = ()) -> RenderableType:
     """Per device: its replicas with ports and its fill; then what could not be placed;
-    `basis`, what it was planned against, last."""
-    parts: list[RenderableType] = [_devices_table(plan)]
+    `basis`, what it was planned against, last. `per_board`: the global services, shown
+    by name alone (one per board) and counted."""
+    parts: list[RenderableType] = [_devices_table(plan, per_board)]
     if plan.unplaced:
         parts.append(_unplaced_table(plan))
     summary = (f"{len(plan.placements)} placed on {_count(plan.devices_used, 'device')}, "
@@ -92,6 +95,8 @@ def render(plan: Plan, *, basis: str = "") -> RenderableType:
         parts.append(Text(f"  move {m.service}#{m.replica}: {m.source} -> {m.target or '-'}"))
     for p in plan.stops:
         parts.append(Text(f"  stop {p.service}#{p.replica} on {p.device}"))
+    parts += [_global_line(plan, name) for name in sorted(per_board)]
+    parts += _reach_lines(plan)
     if plan.assumed:
         parts.append(assumed_line(plan.assumed))
     if basis:
@@ -110,7 +115,34 @@ def assumed_line(assumed: Mapping[str, int]) -> Text:
     return text
 
 
-def _devices_table(plan: Plan) -> Table:
+def _global_line(plan: Plan, name: str) -> Text:
+    placed = sum(1 for p in plan.placements if p.service == name)
+    unplaced = sum(1 for u in plan.unplaced if u.service == name)
+    line = f"global {name}: on {_count(placed, 'board')}"
+    return Text(line + (f", {unplaced} more may run it but lack room" if unplaced else ""))
+
+
+def _reach_lines(plan: Plan) -> list[Text]:
+    """Each replica that reaches a service it names on another board, and the ports that
+    service publishes there for it."""
+    first: dict[str, Placement] = {}
+    for p in sorted(plan.placements, key=lambda p: -p.replica):
+        first[p.service] = p
+    lines = []
+    for p in plan.placements:
+        for name, address in p.hosts:
+            there = first.get(name)
+            ports = ", ".join(str(b.host) for b in there.ports if b.host == b.container) \
+                if there is not None else ""
+            lines.append(Text(
+                f"  {_label(p, ())} on {p.device} reaches {name} on "
+                f"{there.device if there else '?'} at {address}"
+                + (f", which publishes {ports} there" if ports else
+                   f": {name} lists no port (add `expose:`)")))
+    return lines
+
+
+def _devices_table(plan: Plan, per_board: Collection[str]) -> Table:
     by_device: dict[str, list[Placement]] = defaultdict(list)
     for p in plan.placements:
         by_device[p.device].append(p)
@@ -118,7 +150,7 @@ def _devices_table(plan: Plan) -> Table:
                   show_lines=True)
     table.columns[0].no_wrap = True
     for d in plan.devices:
-        names = ", ".join(_label(p) for p in by_device.get(d.device, ()))
+        names = ", ".join(_label(p, per_board) for p in by_device.get(d.device, ()))
         table.add_row(f"{d.device}\n[dim]{d.profile}[/]",
                       bar(d.used.mem_mb, d.budget.mem_mb, "mb"),
                       bar(d.used.disk_mb, d.budget.disk_mb, "mb"),
@@ -127,9 +159,9 @@ def _devices_table(plan: Plan) -> Table:
     return table
 
 
-def _label(p: Placement) -> str:
+def _label(p: Placement, per_board: Collection[str]) -> str:
     ports = ",".join(str(b.host) for b in p.ports)
-    replica = f"#{p.replica}" if p.replica else ""
+    replica = f"#{p.replica}" if p.replica and p.service not in per_board else ""
     return f"{p.service}{replica}" + (f":{ports}" if ports else "")
 
 

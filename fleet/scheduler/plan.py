@@ -19,6 +19,7 @@ from fleet.model import (
     Unplaced,
 )
 from fleet.scheduler.checks import StaticCache, allocate, dynamic_ok, reasons
+from fleet.scheduler.compose import arrange
 from fleet.scheduler.improve import empty_devices, make_room, swap_in, trade_up
 from fleet.scheduler.passes import Placer
 from fleet.scheduler.state import Fleet, Need, Unit, make_need, port_code
@@ -35,9 +36,15 @@ def plan(devices: Iterable[Device | DeviceState], services: Sequence[Service], *
     """Place every replica of `services` on `devices`, keeping `running` ones that still fit.
 
     Deterministic: the same input gives the same plan. `seed` (0: inventory
-    order) only breaks ties between equal devices; `now` is recorded.
+    order) only breaks ties between equal devices; `now` is recorded. Global
+    and linked services are placed as compose means them (fleet.scheduler.compose).
     """
     states = tuple(d if isinstance(d, DeviceState) else DeviceState(d) for d in devices)
+    return arrange(states, services, running, now, seed, _core)
+
+
+def _core(states: tuple[DeviceState, ...], services: Sequence[Service],
+          running: Sequence[Placement], now: float, seed: int) -> Plan:
     fleet = Fleet(states, seed)
     needs = tuple(make_need(s, k, fleet.scale) for k, s in enumerate(services))
     static = StaticCache(fleet)

@@ -168,7 +168,7 @@ def test_x_fleet_arch_lists_what_the_image_is_published_for() -> None:
     (("    platform: windows/amd64",), 4, "services.web.platform", "linux/arm64"),
     (("    deploy:", "      placement:", "        constraints: ['node.role == manager']"), 6,
      "services.web.deploy.placement.constraints[0]", "unsupported constraint"),
-    (("    deploy: {mode: global}",), 4, "services.web.deploy.mode", "replicated"),
+    (("    deploy: {mode: everywhere}",), 4, "services.web.deploy.mode", "replicated or global"),
 ])
 def test_errors_name_file_line_service_and_field(extra: tuple[str, ...], line: int, field: str,
                                                  message: str) -> None:
