@@ -1,9 +1,9 @@
 """A service's environment: `env_file`s read on the controller, `environment` over them.
 
-compose's env-file syntax (`KEY=VALUE`, `export KEY=VALUE`, comments, single
-quotes taken literally, double quotes with escapes, a bare `KEY` taken from
-the controller's environment) becomes docker's plain `KEY=VALUE` lines, which
-fleet writes to a 0600 file on the board: values stay out of process lists.
+compose's env-file syntax (read as the loader reads `.env`, plus a bare `KEY`
+taken from the controller's environment) becomes docker's plain `KEY=VALUE`
+lines, which fleet writes to a 0600 file on the board: values stay out of
+process lists.
 """
 
 from __future__ import annotations
@@ -12,53 +12,31 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fleet.config.interpolate import TemplateError, parse_env_file
 from fleet.errors import ConfigError
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
+_BARE = re.compile(r"\s*(?:export\s+)?([_A-Za-z][_A-Za-z0-9.]*)\s*")
 
 Pairs = tuple[tuple[str, str], ...]
 
 
 def parse(text: str, environ: Mapping[str, str], where: str) -> Pairs:
-    """An env file's text -> (key, value) pairs in order; a bare KEY unset in `environ` is left
-    out, as compose leaves it."""
-    pairs = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").lstrip()
-        key, eq, rest = line.partition("=")
-        key = key.strip()
-        if not _KEY.fullmatch(key):
-            raise ConfigError(f"{where} line {number}: expected KEY=VALUE, got {raw.strip()!r}")
-        if not eq:
-            if key in environ:
-                pairs.append((key, environ[key]))
-            continue
-        pairs.append((key, _value(rest.strip(), f"{where} line {number}")))
-    return tuple(pairs)
-
-
-def _value(text: str, where: str) -> str:
-    if text[:1] in ("'", '"'):
-        quote = text[0]
-        end = text.find(quote, 1)
-        while quote == '"' and end > 0 and _escaped(text, end):
-            end = text.find(quote, end + 1)
-        if end < 0:
-            raise ConfigError(f"{where}: a {quote} quote is not closed")
-        body = text[1:end]
-        return body if quote == "'" else re.sub(
-            r"\\(.)", lambda m: _ESCAPES.get(m[1], "\\" + m[1]), body)
-    comment = re.search(r"\s#", text)
-    return (text[:comment.start()] if comment else text).strip()
-
-
-def _escaped(text: str, at: int) -> bool:
-    slashes = len(text[:at]) - len(text[:at].rstrip("\\"))
-    return slashes % 2 == 1
+    """An env file's text -> (key, value) pairs, as compose reads it (fleet.config.interpolate:
+    quotes, comments, `${VAR}` from `environ`); a bare KEY line takes KEY from `environ`, and
+    is left out if it is unset there, as compose leaves it out."""
+    lines = text.splitlines()
+    bare = [_BARE.fullmatch(line) for line in lines]
+    try:
+        # bare lines blanked, not dropped: an error's line number stays the file's
+        found = parse_env_file("\n".join("" if b else line for b, line in zip(bare, lines,
+                                                                             strict=True)),
+                               environ)
+    except TemplateError as e:
+        raise ConfigError(f"{where} {e.reason}") from None
+    for match in bare:
+        if match and match[1] in environ:
+            found.setdefault(match[1], environ[match[1]])
+    return tuple(found.items())
 
 
 def read(value: object, base: Path, environ: Mapping[str, str], where: str) -> Pairs:
