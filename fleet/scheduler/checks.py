@@ -151,6 +151,10 @@ class StaticCache:
         self.fleet = fleet
         self._kinds = [_device_kind(s.device) for s in fleet.states]
         self._masks: dict[tuple[object, ...], bytearray] = {}
+        self._named: dict[str, set[int]] = {}  # what node.hostname may name: id, host
+        for i, s in enumerate(fleet.states):
+            for name in (s.device.id, s.device.host):
+                self._named.setdefault(name, set()).add(i)
 
     def mask(self, n: Need) -> bytearray:
         """1 where device i passes every static check for this service."""
@@ -159,7 +163,13 @@ class StaticCache:
             verdicts: dict[object, int] = {}
             found = bytearray(len(self._kinds))
             hostname = any(c.kind == "hostname" for c in n.service.constraints)
-            for i, kind in enumerate(self._kinds):
+            # Only the boards a `node.hostname ==` names can pass: a global service's
+            # replicas are each pinned so, and looking at every board for each is quadratic.
+            named = [self._named.get(c.value, set()) for c in n.service.constraints
+                     if c.kind == "hostname" and c.equal]
+            candidates = sorted(set.intersection(*named)) if named else range(len(self._kinds))
+            for i in candidates:
+                kind = self._kinds[i]
                 k = (kind, i) if hostname else kind
                 if k not in verdicts:
                     verdicts[k] = first_failure(n, self.fleet, i, STATIC) is None
