@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from pathlib import Path
 
 from fleet.config.yamlfile import Node
 from fleet.errors import ConfigError
@@ -148,13 +149,36 @@ def _unsupported(root: Node) -> list[Node]:
     if not isinstance(root.value, dict):
         return []
     found = []
+    base = Path(root.path).parent  # the first file's directory, as compose's project's
     for key, body in root.entries():
         if not _known(key.value, TOP_KEYS):
             found.append(key)
         elif key.value == "services" and isinstance(body.value, dict):
             for _, service in body.entries():
                 found += _service(service)
+                _files_exist(service.fields().get("env_file"), "path", base)
+        elif key.value == "secrets" and isinstance(body.value, dict):
+            for _, secret in body.entries():
+                _files_exist(secret.fields().get("file") if isinstance(secret.value, dict)
+                             else None, "", base)
     return found
+
+
+def _files_exist(node: Node | None, key: str, base: Path) -> None:
+    """Files the deploy reads on the controller (env_file, a secret's file) are there now, so
+    `fleet plan` says so too; relative to the compose file, as compose reads them."""
+    if node is None:
+        return
+    items = node.items() if isinstance(node.value, list) else [node]
+    for item in items:
+        fields = item.fields() if isinstance(item.value, dict) else {}
+        if fields.get("required") is not None and fields["required"].value is False:
+            continue
+        where = fields.get(key, item)
+        if not isinstance(where.value, str):
+            raise where.expected("a file path")
+        if not (base / where.value).is_file():
+            raise where.error(f"no such file: {where.value} (relative to the compose file)")
 
 
 def _service(body: Node) -> list[Node]:

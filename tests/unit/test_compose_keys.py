@@ -113,3 +113,11 @@ def test_fleet_plan_refuses_an_unsupported_key_and_allow_unsupported_warns(
     assert code == EXIT_OK
     warned = capsys.readouterr().err
     assert "warning:" in warned and "services.web.build" in warned and "ignored" in warned
+
+
+def test_a_secrets_missing_file_is_refused_at_load_and_an_optional_env_file_is_not(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"stack\.yaml:1: secrets\.pw\.file: no such file"):
+        loads_stack("secrets: {pw: {file: pw.txt}}\n" + WEB, str(tmp_path / "stack.yaml"))
+    loads_stack(WEB + "    env_file: [{path: local.env, required: false}]\n",
+                str(tmp_path / "stack.yaml"))

@@ -196,8 +196,13 @@ def test_the_environment_goes_in_a_private_file_env_file_then_environment(
 
 
 def test_a_missing_env_file_names_the_service_and_the_file(tmp_path: Path) -> None:
-    stack = loads_stack("services:\n  web:\n    image: fleet/web:1\n    env_file: gone.env\n",
-                        str(tmp_path / "stack.yaml"))
+    text = "services:\n  web:\n    image: fleet/web:1\n    env_file: gone.env\n"
+    with pytest.raises(ConfigError, match=r"stack\.yaml:4: services\.web\.env_file: no such "
+                       r"file: gone\.env"):
+        loads_stack(text, str(tmp_path / "stack.yaml"))  # fleet plan says so too
+    (tmp_path / "gone.env").write_text("A=1\n")
+    stack = loads_stack(text, str(tmp_path / "stack.yaml"))
+    (tmp_path / "gone.env").unlink()  # gone between the load and the deploy
     with pytest.raises(ConfigError, match=r"service 'web': env_file gone\.env: no such file"):
         stackcontext.read(stack, {})
 
