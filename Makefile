@@ -125,6 +125,7 @@ bench: setup
 	$(SUDO) $(FLEET) bench liveness --json
 	$(SUDO) $(FLEET) bench deploy --json
 	$(SUDO) $(FLEET) bench push --json
+	$(SUDO) $(FLEET) bench stack --json
 	$(FLEET) bench tui --json
 
 lint: setup

@@ -139,12 +139,28 @@ fleet_ensure() {
         fail "$1" "not started: it depends on ${unmet% }, not ready"
         return 0
     fi
+    [ -e "$work/before" ] || snapshot
     read -r _ <&3
     jobs=$((jobs + 1))
     # A job reports through its file: the caller's variables are out of a subshell's reach.
     out=$work/job.$jobs
     ( ensure "$out.err" "$@" >"$out" 2>&1 || say failed "$1 stopped unexpectedly" >>"$out"
       echo >&3 ) &
+}
+
+snapshot() {
+    # Every container's revision and state, read once before the first container is touched:
+    # one docker call, not one per container (each ensure touches only its own container).
+    docker ps -a --no-trunc --format '{{.Names}}	{{.Label "fleet.revision"}}	{{.State}}' \
+        >"$work/before.tmp"
+    mv "$work/before.tmp" "$work/before"
+}
+
+was() {
+    # "REVISION true|false" of container $1 as the snapshot saw it ("" if there was none).
+    awk -F '\t' -v name="$1" '$1 == name {
+        print $2, ($3 == "running" || $3 == "restarting") ? "true" : "false"; exit }' \
+        "$work/before"
 }
 
 ensure() {
@@ -155,8 +171,7 @@ ensure() {
     name=$2
     revision=$3
     shift 4
-    current=$(docker inspect --format '{{index .Config.Labels "fleet.revision"}} {{.State.Running}}' \
-        "$name" 2>/dev/null || true)
+    current=$(was "$name")
     case $current in
         "$revision true")
             say kept "$name"
@@ -171,7 +186,9 @@ ensure() {
     esac
     verb=created
     if [ -n "$current" ]; then
-        docker rm -f "$name$PREV" >/dev/null 2>&1 || true
+        if [ -n "$(was "$name$PREV")" ]; then
+            docker rm -f "$name$PREV" >/dev/null 2>&1 || true
+        fi
         docker stop "$name" >/dev/null 2>&1 || true
         if ! docker rename "$name" "$name$PREV" 2>"$err"; then
             docker start "$name" >/dev/null 2>&1 || true

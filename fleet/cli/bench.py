@@ -11,7 +11,8 @@ from fleet.cli.common import EXIT_OK, Commands, err, json_flag, out, print_json,
 
 # The TUI's benchmark lives in tui/: nothing in fleet/ but this entry point imports tui.
 BENCHMARKS = {**{name: f"fleet.bench.{name}"
-                 for name in ("pack", "ingest", "agent", "liveness", "deploy", "push")},
+                 for name in ("pack", "ingest", "agent", "liveness", "deploy", "push",
+                              "stack")},
               "tui": "tui.bench"}
 
 
