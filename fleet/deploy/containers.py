@@ -93,14 +93,8 @@ def spec(stack: str, service: Service, placement: Placement, image_id: str,
     options += run_options.resources(x, where)
     options += run_options.restart(x, where)
     options += run_options.logging(x.get("logging"), where)
-    files = []
-    env, rest = envfiles.docker_env_file(ctx.env.get(service.name, ()))
-    if env:
-        path = env_path(stack, service.name)
-        files.append(ConfigFile(f"{service.name}.env", path, hashlib.sha256(env).hexdigest(),
-                                0o600, env))
-        options += ["--env-file", path]
-    options += [a for k, v in rest for a in ("-e", f"{k}={v}")]
+    env_options, files = _environment(stack, service.name, ctx)
+    options += env_options
     options += run_options.healthcheck(x.get("healthcheck"), where)
     options += run_options.stop_timeout(x, where)
     options += run_options.simple(x, where)
@@ -120,14 +114,11 @@ def spec(stack: str, service: Service, placement: Placement, image_id: str,
         options += ["--runtime", "nvidia"]
     mounted, config_files = mounts.files(x, ctx, config_digests, where)
     options += mounted
-    files += config_files
-    command, entry = _command(x.get("command"), where), _command(x.get("entrypoint"), where)
-    if entry is not None:
-        options += ["--entrypoint", entry[0] if entry else ""]
-        command = (*entry[1:], *(command or ()))
+    entrypoint, command = _entrypoint(x, where)
+    options += entrypoint
     return ContainerSpec(container_name(stack, service.name, placement.replica, x), stack,
                          service.name, placement.replica, service.image, image_id,
-                         tuple(options), command or (), tuple(files),
+                         tuple(options), command, (*files, *config_files),
                          tuple(ctx.digests.get(name, "") for name in shared_with(x)))
 
 
@@ -141,6 +132,27 @@ def shared_with(x: Mapping[str, object]) -> list[str]:
         found += [str(s).partition(":")[0] for s in shares
                   if not str(s).startswith("container:")]
     return sorted(set(found))
+
+
+def _environment(stack: str, service: str,
+                 ctx: StackContext) -> tuple[list[str], list[ConfigFile]]:
+    """The service's environment: a 0600 env file on the board, and -e for what it cannot hold."""
+    env, rest = envfiles.docker_env_file(ctx.env.get(service, ()))
+    options = [a for k, v in rest for a in ("-e", f"{k}={v}")]
+    if not env:
+        return options, []
+    path = env_path(stack, service)
+    return (["--env-file", path, *options],
+            [ConfigFile(f"{service}.env", path, hashlib.sha256(env).hexdigest(), 0o600, env)])
+
+
+def _entrypoint(x: Mapping[str, object], where: str) -> tuple[list[str], tuple[str, ...]]:
+    """(--entrypoint, the command): the rest of an entrypoint list goes before the command;
+    an empty one clears the image's."""
+    command, entry = _command(x.get("command"), where), _command(x.get("entrypoint"), where)
+    if entry is None:
+        return [], command or ()
+    return ["--entrypoint", entry[0] if entry else ""], (*entry[1:], *(command or ()))
 
 
 def _alone(stack: str, service: Service, where: str) -> StackContext:

@@ -255,7 +255,9 @@ def test_container_name_names_the_container_and_refuses_replicas() -> None:
     ("    networks: [nowhere]\n", "'nowhere' is not a top-level network"),
     ("    volumes: ['undeclared:/x']\n", "'undeclared' is not a top-level volume"),
     ("    volumes: ['~/x:/x']\n", "whose home is ~"),
-    ("    network_mode: 'service:ghost'\n", "service:ghost names no service"),
+    # refused at load (the placement reads whom a service names), else by the deploy
+    ("    network_mode: 'service:ghost'\n",
+     "service:ghost names no service|network_mode: no service 'ghost'"),
     ("    network_mode: 'service:db'\n    hostname: x\n",
      "hostname cannot be set with network_mode service:db"),
     ("    secrets: [nope]\n", "secret 'nope' is not defined"),
