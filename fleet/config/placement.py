@@ -10,6 +10,11 @@ set on either of them, or at the top level for the whole stack (a
 service's own setting wins). When they do end up on different boards, the
 name resolves to the other's board and that service publishes the ports
 of its `ports` and `expose` there on the same host port.
+
+A service that joins another's namespace (`network_mode`, `pid` or `ipc`:
+`service:NAME`) or mounts its volumes (`volumes_from`) can only run beside
+it: that is a constraint of kind "service" (on NAME's board), which no
+opt-out lifts, and both must run one replica.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import replace
 
 from fleet.config.yamlfile import Node
 from fleet.errors import ConfigError
-from fleet.model import PortWant, Service
+from fleet.model import Constraint, PortWant, Service
 
 _MODES = ("replicated", "global")
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -49,11 +54,41 @@ def placed(services: Sequence[Service], entries: Sequence[tuple[Node, Node]],
         f = body.fields()
         x = f["x-fleet"].fields() if "x-fleet" in f else {}
         deploy = f["deploy"].fields() if "deploy" in f else {}
+        beside = _beside(f, names)
         out.append(replace(s, per_board=per_board(deploy),
-                           links=_links(f.get("depends_on"), f.get("links"), names),
+                           links=tuple(dict.fromkeys((*_links(f.get("depends_on"), f.get("links"),
+                                                              names), *(c.value for c in beside)))),
                            colocate=_colocate(x.get("colocate"), default),
-                           expose=_expose(f["expose"]) if "expose" in f else ()))
+                           expose=_expose(f["expose"]) if "expose" in f else (),
+                           constraints=(*s.constraints, *beside)))
+    _check_single(out, entries)
     return tuple(out)
+
+
+def _beside(f: Mapping[str, Node], names: set[str]) -> tuple[Constraint, ...]:
+    """On the board of each service whose namespace it joins or whose volumes it mounts."""
+    found: list[tuple[Node, str, str]] = []
+    for key in ("network_mode", "pid", "ipc"):
+        node = f.get(key)
+        if node is not None and isinstance(node.value, str) and node.value.startswith("service:"):
+            found.append((node, node.value.removeprefix("service:"), f"{key}: {node.value}"))
+    for item in f["volumes_from"].items() if "volumes_from" in f else ():
+        text = item.text("a service, or container:NAME")
+        if not text.startswith("container:"):
+            found.append((item, text.partition(":")[0], f"volumes_from: {text}"))
+    return tuple(Constraint("service", "", True, _known(node, name, names), text)
+                 for node, name, text in found)
+
+
+def _check_single(services: Sequence[Service], entries: Sequence[tuple[Node, Node]]) -> None:
+    """Both ends of a shared namespace or volumes run one replica: docker joins one container."""
+    by_name = {s.name: s for s in services}
+    for s, (key, _) in zip(services, entries, strict=True):
+        for c in s.constraints:
+            for end in (s, by_name[c.value]) if c.kind == "service" else ():
+                if end.replicas != 1 or end.per_board:
+                    raise key.error(f"{c.text}: {end.name!r} must run one replica (deploy.mode "
+                                    "replicated, deploy.replicas 1) to be shared")
 
 
 def _colocate(node: Node | None, default: bool) -> bool:

@@ -6,7 +6,9 @@ Global: one replica per board that passes the service's static checks
 full shows as an unplaced replica with its own reason. Linked: services of
 one replica that name each other (`links`, both `colocate`) go to one
 board as one unit; a group no board can take is split and placed as any
-other services. Whenever a replica's linked service runs on no board it
+other services, unless one of them shares another's namespace or volumes
+(a constraint of kind "service"): such a group stays whole, or unplaced.
+Whenever a replica's linked service runs on no board it
 runs on, the name resolves to that service's board (`Placement.hosts`),
 and the service publishes the ports it listens on there, host port equal
 to the container's (planned again, so those ports are checked as taken).
@@ -46,11 +48,12 @@ def arrange(states: tuple[DeviceState, ...], services: Sequence[Service],
             running: Sequence[Placement], now: float, seed: int, core: Core) -> Plan:
     """Plan with compose's global services and linked services, through `core`."""
     groups = _groups(services)
-    split = {k for k, g in enumerate(groups) if _merge(g, "") is None}
+    bound = {k for k, g in enumerate(groups) if _bound(g)}
+    split = {k for k, g in enumerate(groups) if k not in bound and _merge(g, "") is None}
     published: dict[str, frozenset[Port]] = {}
     while True:  # each round splits a group or publishes a port more, so it ends
         wanted = [_publishing(s, published.get(s.name, frozenset())) for s in services]
-        plan, failed = _place(states, wanted, groups, split, running, now, seed, core)
+        plan, failed = _place(states, wanted, groups, split, bound, running, now, seed, core)
         if failed:
             split |= failed
             continue
@@ -66,8 +69,9 @@ def arrange(states: tuple[DeviceState, ...], services: Sequence[Service],
 # -- linked services on one board ----------------------------------------------------
 
 def _groups(services: Sequence[Service]) -> list[tuple[Service, ...]]:
-    """Sets of single-replica services joined by links both ends agree to, two or more."""
-    able = {s.name: s for s in services if s.replicas == 1 and not s.per_board and s.colocate}
+    """Sets of single-replica services joined by links both ends agree to, or by a shared
+    namespace or volumes, two or more."""
+    able = {s.name: s for s in services if s.replicas == 1 and not s.per_board}
     root = {name: name for name in able}
 
     def find(name: str) -> str:
@@ -77,12 +81,29 @@ def _groups(services: Sequence[Service]) -> list[tuple[Service, ...]]:
 
     for s in able.values():
         for target in s.links:
-            if target in able:
+            other = able.get(target)
+            if other is not None and ((s.colocate and other.colocate) or target in _beside(s)):
                 root[find(s.name)] = find(target)
     members: dict[str, list[Service]] = {}
     for key, s in able.items():
         members.setdefault(find(key), []).append(s)
     return [tuple(m) for m in members.values() if len(m) > 1]
+
+
+def _beside(s: Service) -> set[str]:
+    """The services whose board it must be on (whose namespace or volumes it shares)."""
+    return {c.value for c in s.constraints if c.kind == "service"}
+
+
+def _bound(group: Sequence[Service]) -> bool:
+    names = {s.name for s in group}
+    return any(_beside(s) & names for s in group)
+
+
+def _unbound(s: Service) -> Service:
+    """The service without its "service" constraints, which this module, not the core, keeps."""
+    kept = tuple(c for c in s.constraints if c.kind != "service")
+    return s if len(kept) == len(s.constraints) else replace(s, constraints=kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +115,16 @@ class _Merged:
     owners: tuple[str, ...]
 
 
-def _merge(group: Sequence[Service], name: str) -> Service | None:
-    """The group as one service, or None if no image arch is common to all."""
+def _merge(group: Sequence[Service], name: str, whole: bool = False) -> Service | None:
+    """The group as one service, or None if no image arch is common to all; `whole`: one
+    that no board takes, then, since the group may not split."""
     archs = [s.archs for s in group if s.archs]
     common = frozenset.intersection(*archs) if archs else frozenset()
+    never: tuple[Constraint, ...] = ()
     if archs and not common:
-        return None
+        if not whole:
+            return None
+        never = (Constraint("hostname", "", True, "\0", "no architecture runs every image"),)
     ports = tuple(w if w.host is not None or w.range is not None or s.port_range is None
                   else replace(w, range=s.port_range) for s in group for w in s.ports)
     overhead = Resources(mem_mb=OVERHEAD_MB * (len(group) - 1))  # a shim per container
@@ -108,7 +133,7 @@ def _merge(group: Sequence[Service], name: str) -> Service | None:
                    ports, gpu=any(s.gpu for s in group),
                    strategy=Strategy.SPREAD if spread else Strategy.PACK,
                    latency_sensitive=any(s.latency_sensitive for s in group),
-                   constraints=tuple(c for s in group for c in s.constraints),
+                   constraints=(*never, *(c for s in group for c in _unbound(s).constraints)),
                    mem_limit_mb=max(s.mem_limit_mb for s in group),
                    cpu_limit_millis=max(s.cpu_limit_millis for s in group))
 
@@ -136,9 +161,10 @@ def _merged_running(group: Sequence[Service], name: str,
 # -- one round: merge, pin, place, and back to the stack's own names -----------------
 
 def _place(states: tuple[DeviceState, ...], services: Sequence[Service],
-           groups: list[tuple[Service, ...]], split: set[int], running: Sequence[Placement],
-           now: float, seed: int, core: Core) -> tuple[Plan, set[int]]:
-    """One plan; or, if a group found no board, the groups to split."""
+           groups: list[tuple[Service, ...]], split: set[int], bound: set[int],
+           running: Sequence[Placement], now: float, seed: int, core: Core,
+           ) -> tuple[Plan, set[int]]:
+    """One plan; or, if a group that may split found no board, the groups to split."""
     by_name = {s.name: s for s in services}
     merged: dict[str, _Merged] = {}
     first: dict[str, Service] = {}
@@ -150,24 +176,27 @@ def _place(states: tuple[DeviceState, ...], services: Sequence[Service],
         members = tuple(by_name[s.name] for s in group)
         name = f"+{k}"  # '+' is in no compose service name
         merged[name] = _Merged(k, tuple(s.name for s in members), _owners(members))
-        first[members[0].name] = _merge(members, name) or members[0]
+        first[members[0].name] = _merge(members, name, whole=True) or members[0]
         held.update(merged[name].members)
         together = _merged_running(members, name, run)
         run = [p for p in run if p.service not in merged[name].members or p.replica != 0]
         if together is not None:
             run.append(together)
-    flat = [first.get(s.name, s) for s in services if s.name in first or s.name not in held]
+    flat = [first.get(s.name, _unbound(s)) for s in services
+            if s.name in first or s.name not in held]
     pinned, flat, run = _pin(states, flat, run)
     plan = core(states, flat, run, now, seed)
-    failed = {merged[u.service].index for u in plan.unplaced if u.service in merged}
+    failed = {merged[u.service].index for u in plan.unplaced if u.service in merged} - bound
     if failed:
         return plan, failed
     plan = _unpin(_unmerge(plan, merged, running), pinned, running)
     order = {s.name: k for k, s in enumerate(services)}
     placements = tuple(sorted(plan.placements, key=lambda p: (order[p.service], p.replica)))
+    unplaced = tuple(sorted(plan.unplaced, key=lambda u: (order[u.service], u.replica)))
     # By the stack's own names: the core saw merged and pinned ones.
     assumed = {s.name: s.request.mem_mb for s in services if s.mem_assumed}
-    return replace(plan, placements=placements, devices=_recount(plan), assumed=assumed), set()
+    return replace(plan, placements=placements, unplaced=unplaced, devices=_recount(plan),
+                   assumed=assumed), set()
 
 
 def _unmerge(plan: Plan, merged: dict[str, _Merged], running: Sequence[Placement]) -> Plan:
@@ -185,12 +214,19 @@ def _unmerge(plan: Plan, merged: dict[str, _Merged], running: Sequence[Placement
     moves = [Move(name, 0, mv.source, mv.target) for mv in plan.moves
              for name in (merged[mv.service].members if mv.service in merged else ())]
     moves += [mv for mv in plan.moves if mv.service not in merged]
+    unplaced = [u for u in plan.unplaced if u.service not in merged]
+    for u in plan.unplaced:  # a group that may not split: each member, saying with what
+        for name in merged[u.service].members if u.service in merged else ():
+            others = ", ".join(m for m in merged[u.service].members if m != name)
+            unplaced.append(Unplaced(name, 0, {f"with {others}: {r}": n
+                                               for r, n in u.reasons.items()}))
     # A member running apart from its group moves to where the group goes.
     moves += [Move(p.service, 0, p.device, where.get((p.service, 0))) for p in running
               if p.service in members and p.replica == 0
               and where.get((p.service, 0)) != p.device
               and not any(mv.service == p.service for mv in moves)]
-    return replace(plan, placements=tuple(placements), moves=tuple(moves))
+    return replace(plan, placements=tuple(placements), moves=tuple(moves),
+                   unplaced=tuple(unplaced))
 
 
 def _recount(plan: Plan) -> tuple[DeviceFill, ...]:

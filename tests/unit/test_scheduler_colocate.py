@@ -9,6 +9,7 @@ import pytest
 
 from fleet.model import (
     Arch,
+    Constraint,
     Device,
     DeviceState,
     Move,
@@ -174,3 +175,37 @@ def test_a_group_that_fits_nowhere_splits_and_says_why_per_service() -> None:
     assert [(u.service, u.replica) for u in p.unplaced] == [("db", 0)]
     assert "memory" in next(iter(p.unplaced[0].reasons))
     assert placement(p, "web").hosts == ()  # nothing to reach: db is nowhere
+
+
+def shares(name: str) -> Constraint:
+    """On `name`'s board: its network namespace is joined (network_mode: service:NAME)."""
+    return Constraint("service", "", True, name, f"network_mode: service:{name}")
+
+
+def test_a_shared_namespace_keeps_them_together_even_opted_out() -> None:
+    p = plan(TWO, [replace(WEB, links=("vpn",), constraints=(shares("vpn"),), colocate=False),
+                   service("vpn", strategy=SPREAD, colocate=False)])
+    assert on(p) == {"web": "pi-1", "vpn": "pi-1"}
+    assert all(x.hosts == () for x in p.placements)
+
+
+def test_a_shared_namespace_that_fits_nowhere_together_is_unplaced_not_split() -> None:
+    boards = [with_free(PI1, 2 * GIB), with_free(PI2, 2 * GIB)]
+    p = plan(boards, [service("web", mem_mb=1500, links=("vpn",), constraints=(shares("vpn"),)),
+                      service("vpn", mem_mb=1500), service("other", mem_mb=100)])
+    assert on(p) == {"other": "pi-1"}
+    why = {u.service: dict(u.reasons) for u in p.unplaced}
+    assert set(why) == {"web", "vpn"}
+    assert all(r.startswith("with vpn: needs 2.9 GiB memory") for r in why["web"])
+    assert all(r.startswith("with web: ") for r in why["vpn"])
+
+
+def test_a_shared_namespace_between_images_of_no_common_arch_is_unplaced() -> None:
+    boards = [DeviceState(PI1), DeviceState(device("nuc", arch=Arch.AMD64))]
+    p = plan(boards, [service("web", links=("vpn",), constraints=(shares("vpn"),),
+                              archs=frozenset({Arch.ARM64})),
+                      service("vpn", archs=frozenset({Arch.AMD64}))])
+    assert p.placements == ()
+    assert {u.service: dict(u.reasons) for u in p.unplaced} == {
+        "web": {"with vpn: constraint no architecture runs every image": 2},
+        "vpn": {"with web: constraint no architecture runs every image": 2}}

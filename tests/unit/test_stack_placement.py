@@ -143,3 +143,37 @@ def test_a_global_service_with_a_constraint_plans_where_it_may() -> None:
                                                                      ["nuc"])
     db = next(x for x in p.placements if x.service == "db")
     assert db.hosts == ((("web", "pi-1.local"),) if db.device == "nuc" else ())
+
+
+@pytest.mark.parametrize(("line", "text"), [
+    ("    network_mode: service:db", "network_mode: service:db"),
+    ("    pid: 'service:db'", "pid: service:db"),
+    ("    ipc: 'service:db'", "ipc: service:db"),
+    ("    volumes_from: ['db:ro']", "volumes_from: db:ro"),
+])
+def test_sharing_a_namespace_or_volumes_means_the_other_services_board(line: str,
+                                                                       text: str) -> None:
+    web = by_name(two(line, "    x-fleet: {colocate: false}"))["web"]
+    assert web.links == ("db",)
+    assert [(c.kind, c.value, c.equal, c.text) for c in web.constraints] == [
+        ("service", "db", True, text)]
+
+
+def test_another_containers_volumes_are_no_service_to_be_beside() -> None:
+    web = by_name(two("    volumes_from: ['container:legacy']"))["web"]
+    assert web.constraints == () and web.links == ()
+
+
+@pytest.mark.parametrize(("lines", "db", "line", "message"), [
+    (("    network_mode: service:cache",), (), 4, "no service 'cache'"),
+    (("    volumes_from: [cache]",), (), 4, "no service 'cache'"),
+    (("    network_mode: service:db",), ("    deploy: {replicas: 2}",), 2,
+     "network_mode: service:db: 'db' must run one replica"),
+    (("    network_mode: service:db", "    deploy: {mode: global}"), (), 2,
+     "'web' must run one replica"),
+])
+def test_sharing_is_refused_with_what_docker_cannot_join(
+        lines: tuple[str, ...], db: tuple[str, ...], line: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        by_name(two(*lines, db=db))
+    assert e.value.line == line
