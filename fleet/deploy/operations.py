@@ -87,18 +87,32 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
     for path, digest in _unique((f.path, f.sha256) for c in wanted for f in c.files):
         if facts.files.get(path) != digest:
             found.append(Step(Action.FILE, path, "new" if path not in facts.files else "changed"))
-    by_name = {c.name: c for c in facts.containers}
-    blocked = [f"container {c.name} exists and is not stack {stack}'s: rename or remove it, "
-               "or rename the stack" for c in wanted
-               if c.name in by_name and by_name[c.name].stack != stack]
-    blocked += [f"external network {n.name} does not exist on the board: create it there "
-                f"(docker network create {n.name}) or declare it without external: true"
-                for n in networks if n.external and n.name not in facts.networks]
+    blocked = _blocked(facts, stack, wanted, networks)
     if blocked:
-        return DeviceSteps(facts.device, tuple(found), tuple(wanted), blocked[0],
-                           networks, needs)
+        return DeviceSteps(facts.device, tuple(found), tuple(wanted), blocked, networks, needs)
     found += [Step(Action.NETWORK, n.name, "new") for n in networks
               if not n.external and n.name not in facts.networks]
+    found += _container_steps(facts, stack, wanted)
+    found += _prunes(facts, stack, networks, found)
+    return DeviceSteps(facts.device, tuple(found), tuple(wanted), "", networks, needs)
+
+
+def _blocked(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
+             networks: Sequence[Network]) -> str:
+    """Why nothing may be done on the device ("" if it may)."""
+    by_name = {c.name: c for c in facts.containers}
+    clashes = [f"container {c.name} exists and is not stack {stack}'s: rename or remove it, "
+               "or rename the stack" for c in wanted
+               if c.name in by_name and by_name[c.name].stack != stack]
+    missing = [f"external network {n.name} does not exist on the board: create it there "
+               f"(docker network create {n.name}) or declare it without external: true"
+               for n in networks if n.external and n.name not in facts.networks]
+    return next(iter(clashes + missing), "")
+
+
+def _container_steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec]) -> list[Step]:
+    by_name = {c.name: c for c in facts.containers}
+    found = []
     for c in wanted:
         have = by_name.get(c.name)
         if have is None:
@@ -114,8 +128,7 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
     for have in facts.stack(stack):
         if have.name not in names and not have.is_previous:
             found.append(Step(Action.REMOVE, have.name, f"{have.service} not wanted here"))
-    found += _prunes(facts, stack, networks, found)
-    return DeviceSteps(facts.device, tuple(found), tuple(wanted), "", networks, needs)
+    return found
 
 
 def _needs(wanted: Sequence[ContainerSpec], layout: Layout) -> dict[str, Mapping[str, str]]:

@@ -109,3 +109,17 @@ def test_the_apply_report_reads_outcomes_and_failures_and_ignores_noise() -> Non
                                 "shop-db-1": "failed", "shop-old-1": "removed"}
     assert applied.failures == {"shop-db-1": "did not stay healthy: exited (exit 1)"}
     assert not applied.ok
+
+
+def test_a_container_names_the_containers_it_waits_for_and_a_network_its_options(
+        tmp_path: Path) -> None:
+    case = YAML(typ="safe").load((CASES[0].parent / "depends-on-waves.yaml").read_text())
+    case["status"] = case["status"].replace("shop_default\tshop\n", "")
+    lines = [shlex.split(line) for line in
+             operations.apply_script(device_steps(case, tmp_path)).splitlines()]
+    needs = {words[1]: words[3] for words in lines if words[0] == "fleet_ensure"}
+    assert needs == {"shop-cache-1": "-", "shop-migrate-1": "shop-db-1",
+                     "shop-api-1": "shop-db-1,shop-migrate-1",
+                     "shop-web-1": "shop-api-1", "shop-web-2": "shop-api-1"}
+    assert lines[0][:4] == ["fleet_network", "shop_default", "--driver", "bridge"]
+    assert "fleet.stack=shop" in lines[0]

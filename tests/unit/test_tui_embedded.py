@@ -181,9 +181,10 @@ def test_the_deploys_outcome_is_the_use_cases_with_room_made_as_the_clis(
         done = outcome(fleet.run(tmp_path, ImageSource([shelf], engine=False)))
         assert [e.kind for e in store.events("pi-01")] == [MAKE_ROOM_EVENT]
     assert done.ok and not done.dry_run and done.deployment == 1
-    # Each: push the source's image (pi-02 holds another build of it), create the container.
-    assert [(d.device, d.ok, d.changed) for d in done.devices] == [("pi-01", True, 2),
-                                                                    ("pi-02", True, 2)]
+    # Each: push the source's image (pi-02 holds another build of it), create the stack's
+    # network and the container.
+    assert [(d.device, d.ok, d.changed) for d in done.devices] == [("pi-01", True, 3),
+                                                                    ("pi-02", True, 3)]
     assert full.reclaimed == ["/tmp/junk"]
 
 
