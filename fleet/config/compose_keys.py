@@ -9,7 +9,6 @@ the user allows it (`--allow-unsupported`), a warning naming the same.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -113,14 +112,7 @@ NETWORK_KEYS = ("aliases", "ipv4_address", "ipv6_address", "link_local_ips", "ma
                 "priority", "gw_priority")
 TOP_KEYS = ("services", "name", "version", "networks", "volumes", "configs", "secrets")
 
-# Keys compose gives two spellings: both given, they must agree (compose refuses them else).
-SAME_VALUE = (("mem_limit", "resources.limits.memory"),
-              ("mem_reservation", "resources.reservations.memory"),
-              ("cpus", "resources.limits.cpus"),
-              ("pids_limit", "resources.limits.pids"))
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([kmg]?)b?")
-_UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 _WHY = {
     "build": "fleet deploys images: build it and name it in `image`",
     "scale": "use deploy.replicas",
@@ -188,7 +180,6 @@ def _service(body: Node) -> list[Node]:
     fields = body.fields()
     if "deploy" in fields:
         found += _nested(fields["deploy"], "")
-        _same_values(fields, fields["deploy"])
     health = fields.get("healthcheck")
     if health is not None and isinstance(health.value, dict):
         # docker 20.10, on the boards, has no --health-start-interval
@@ -230,36 +221,6 @@ def _nested(node: Node, prefix: str) -> list[Node]:
             found.append(key)
     return found
 
-
-def _same_values(fields: Mapping[str, Node], deploy: Node) -> None:
-    for key, path in SAME_VALUE:
-        if key not in fields:
-            continue
-        node = _at(deploy, path)
-        if node is not None and _normal(node.value) != _normal(fields[key].value):
-            raise fields[key].error(f"can't set distinct values on {key!r} and "
-                                    f"'deploy.{path}' ({fields[key].value} and {node.value}), "
-                                    "as docker compose refuses them")
-
-
-def _at(node: Node, path: str) -> Node | None:
-    for part in path.split("."):
-        if not isinstance(node.value, dict):
-            return None
-        found = node.fields().get(part)
-        if found is None:
-            return None
-        node = found
-    return node
-
-
-def _normal(value: object) -> object:
-    """A size or number as a number (1g and 1024m agree), else the text as written."""
-    text = str(value).strip().lower()
-    match = _SIZE.fullmatch(text)
-    if match is None:
-        return text
-    return float(match[1]) * _UNIT[match[2]]
 
 
 def _known(key: object, keys: Collection[str]) -> bool:

@@ -120,6 +120,7 @@ def figures(service: Mapping[str, Node], resources: Mapping[str, Node], *,
                         size_bytes)
     _check_memory(service, resources, mem_limit, mem_reserve)
     cpu_limit = _pick(service.get("cpus"), limits, "limits", "cpus", cpu_millis)
+    _pick(service.get("pids_limit"), limits, "limits", "pids", _count)  # the same rule's check
     cpu_reserve = _read(reserve["cpus"], cpu_millis) if reserve and "cpus" in reserve else 0
     counted = mem_reserve or mem_limit
     own = None if own_estimate is None else estimate(own_estimate, default_estimate)
@@ -129,6 +130,16 @@ def figures(service: Mapping[str, Node], resources: Mapping[str, Node], *,
         mem_limit_mb=math.ceil(mem_limit / 2**20),
         cpu_millis=cpu_reserve,
         cpu_limit_millis=cpu_limit)
+
+
+def _count(value: object, field: str) -> int:
+    """A whole number such as pids_limit (-1: no limit)."""
+    if isinstance(value, bool | ScalarBoolean) or not isinstance(value, int | str):
+        raise ConfigError(f"expected a whole number, got {shown(value)}", field=field)
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"expected a whole number, got {shown(value)}", field=field) from None
 
 
 def _read(node: Node, parse_value: Callable[..., int]) -> int:

@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fleet.deploy.sizes import size_bytes
+from fleet.config.resources import size_bytes
 from fleet.deploy.stackcontext import StackContext
 from fleet.errors import ConfigError
 
@@ -128,7 +128,7 @@ def _long(item: Mapping[str, object], ctx: StackContext, where: str) -> list[str
     if kind == "tmpfs":
         fields = ["type=tmpfs", f"target={target}"]
         if "size" in sub:
-            fields.append(f"tmpfs-size={size_bytes(sub['size'], where)}")
+            fields.append(f"tmpfs-size={size_bytes(sub['size'], field=where)}")
         if "mode" in sub:
             mode = sub["mode"]
             fields.append(f"tmpfs-mode={mode:o}" if isinstance(mode, int) else f"tmpfs-mode={mode}")

@@ -40,7 +40,9 @@ LIST_FLAGS = {"cap_add": "--cap-add", "cap_drop": "--cap-drop",
               "dns_search": "--dns-search", "dns_opt": "--dns-option",
               "device_cgroup_rules": "--device-cgroup-rule", "expose": "--expose"}
 PAIR_FLAGS = {"sysctls": "--sysctl", "storage_opt": "--storage-opt", "labels": "--label"}
-# Which spelling of a resource is read: the service's key, else deploy.resources'.
+# A resource's two spellings: deploy.resources' is read, else the service's key (0 there is not
+# given), as docker compose reads them and as fleet.config.resources plans them; a file that
+# gives both with different values was refused at load.
 RESOURCES = (("mem_limit", ("limits", "memory"), "--memory"),
              ("mem_reservation", ("reservations", "memory"), "--memory-reservation"),
              ("memswap_limit", None, "--memory-swap"),
@@ -174,10 +176,10 @@ def resources(x: Mapping[str, object], where: str) -> list[str]:
     res = given if isinstance(given, Mapping) else {}
     options = []
     for key, path, flag in RESOURCES:
-        value = x.get(key)
-        if value is None and path is not None:
-            section = res.get(path[0])
-            value = section.get(path[1]) if isinstance(section, Mapping) else None
+        section = res.get(path[0]) if path is not None else None
+        value = section.get(path[1]) if isinstance(section, Mapping) and path else None
+        if value is None and x.get(key) not in (None, 0, "0"):
+            value = x[key]
         if value is None:
             continue
         if flag == "--cpus":

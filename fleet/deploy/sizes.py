@@ -1,30 +1,20 @@
-"""compose's byte values and durations, exactly, as docker's flags take them."""
+"""compose's byte values and durations as docker's flags take them (sizes read by
+fleet.config.resources, the one reader of compose byte values)."""
 
 from __future__ import annotations
 
 import re
 
+from fleet.config.resources import size_bytes
 from fleet.errors import ConfigError
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*", re.IGNORECASE)
-_UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(h|ms|m|s|us))")
 _SCALE = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
-def size_bytes(value: object, where: str) -> int:
-    """A compose byte value (an int, or 512m, 1.5G, 100kb) in bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ConfigError(f"{where}: expected a size like 256m or 1.5g, got {value!r}")
-    return int(float(match[1]) * _UNIT[match[2].lower()])
-
-
 def size_option(value: object, where: str) -> str:
     """A byte value for a docker flag: whole MiB as `Nm`, else bytes."""
-    size = size_bytes(value, where)
+    size = size_bytes(value, field=where)
     return f"{size // 2**20}m" if size and size % 2**20 == 0 else str(size)
 
 

@@ -238,6 +238,14 @@ def test_limits_ports_health_and_grace_become_options() -> None:
     assert c.command == ("-c", "exec", "httpd", "-f")
 
 
+def test_a_zero_mem_limit_is_not_given_so_the_deploy_form_runs_as_planned() -> None:
+    c = spec("""    mem_limit: 0
+    deploy: {resources: {limits: {memory: 512m}}}
+""")
+    assert has(c.options, "--memory", "512m")
+    assert "0" not in [c.options[i + 1] for i, o in enumerate(c.options) if o == "--memory"]
+
+
 def test_an_empty_entrypoint_clears_the_images() -> None:
     c = spec("    entrypoint: ''\n    command: [sleep, '60']\n")
     assert has(c.options, "--entrypoint", "")

@@ -90,6 +90,8 @@ ERRORS = [
      "'deploy.resources.reservations.memory'"),
     (("cpus: 1", *deploy(limits="{cpus: '2'}")), "services.web.cpus",
      "can't set distinct values on 'cpus' and 'deploy.resources.limits.cpus'"),
+    (("pids_limit: 100", *deploy(limits="{pids: 200}")), "services.web.pids_limit",
+     "can't set distinct values on 'pids_limit' and 'deploy.resources.limits.pids'"),
     # what dockerd would refuse at `docker run`
     (("mem_limit: 256M", "mem_reservation: 512M"), "services.web.mem_reservation",
      "reservation 512M is over the limit 256M"),
