@@ -40,9 +40,6 @@ def register(commands: Commands) -> None:
     deploy.add_argument("--store", metavar="PATH",
                         help="SQLite state file where the deploy is recorded (default "
                              "$XDG_STATE_HOME/fleet/fleet.db)")
-    deploy.add_argument("--allow-unsupported", action="store_true",
-                        help="warn about (by name) the compose keys fleet does not support "
-                             "and go on without them, rather than refuse the stack")
     deploy.add_argument("--seed", type=int, default=0,
                         help="placement tie-break seed (default 0)")
     deploy.add_argument("--strict", action="store_true",

@@ -31,9 +31,6 @@ def register(commands: Commands) -> None:
                       help="add imaginary devices, e.g. pi4b-8g:2 (repeatable)")
     plan.add_argument("--need", metavar="PROFILE",
                       help="also find the fewest extra devices of PROFILE that place everything")
-    plan.add_argument("--allow-unsupported", action="store_true",
-                      help="warn about (by name) the compose keys fleet does not support and "
-                           "go on without them, rather than refuse the stack")
     plan.add_argument("--seed", type=int, default=0,
                       help="tie-break seed (0: inventory order); the same seed, the same plan")
     plan.add_argument("--strict", action="store_true",

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def stack_options(sub: argparse.ArgumentParser, *, profiles: bool = True) -> None:
-    """--env-file, --profile and --project-name, as `docker compose` has them."""
+    """--env-file, --profile and --project-name, as `docker compose` has them, and whether a
+    compose key fleet does not support refuses the stack (--allow-unsupported)."""
     sub.add_argument("--env-file", action="append", default=None, metavar="PATH",
                      help="variables for interpolation, instead of the .env beside the "
                           "first stack file (repeatable; the environment overrides them)")
@@ -27,6 +28,9 @@ def stack_options(sub: argparse.ArgumentParser, *, profiles: bool = True) -> Non
     sub.add_argument("--project-name", metavar="NAME",
                      help="the stack's name (default $COMPOSE_PROJECT_NAME, then the file's "
                           "`name:`, then the first file's name up to a dot)")
+    sub.add_argument("--allow-unsupported", action="store_true",
+                     help="warn about (by name) the compose keys fleet does not support and "
+                          "go on without them, rather than refuse the stack")
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -34,7 +38,7 @@ def options(args: argparse.Namespace) -> Options:
 
     env_files = None if args.env_file is None else tuple(Path(p) for p in args.env_file)
     return Options(env_files, os.environ, tuple(getattr(args, "profile", ())),
-                   args.project_name, getattr(args, "allow_unsupported", False))
+                   args.project_name, args.allow_unsupported)
 
 
 def load(paths: Sequence[str], args: argparse.Namespace) -> Stack:
