@@ -103,8 +103,9 @@ fleet_await() {
             "healthy "*" none "*)
                 say unmet "$1 has no health check to pass (service_healthy)"
                 return 0 ;;
-            "completed exited "* | *" gone "* | *" dead "*)
-                say unmet "$1 did not $2: $state"
+            "healthy running unhealthy "* | "healthy exited "* | "completed exited "* \
+                | *" gone "* | *" dead "*)
+                say unmet "$1 did not become $2: $state"
                 return 0 ;;
         esac
         if [ "$(date +%s)" -ge "$deadline" ]; then

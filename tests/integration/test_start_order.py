@@ -70,13 +70,14 @@ def deployed(lab: Lab, work: Path) -> dict[str, Any]:
     return deploy(lab, work)
 
 
-def deploy(lab: Lab, work: Path) -> dict[str, Any]:
+def deploy(lab: Lab, work: Path, stack: str = "order.yaml", *, ok: bool = True
+           ) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), "deploy",
-         str(work / "order.yaml"), "--json", "--images", str(work / "images"),
+         str(work / stack), "--json", "--images", str(work / "images"),
          "--known-hosts", str(work / "known_hosts"), "--store", str(work / "fleet.db")],
         capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert (done.returncode == 0) is ok, f"{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -144,3 +145,26 @@ def test_a_second_deploy_keeps_what_runs_and_runs_the_one_shot_again(
     assert at(after["migrate"]["State"]["StartedAt"]) > at(before["migrate"]["State"]["StartedAt"])
     code, out = lab.ssh(IP, "docker network ls -q --filter label=fleet.stack=order | wc -l")
     assert (code, out.strip()) == (0, "1")
+
+
+def test_a_dependency_that_never_becomes_healthy_leaves_the_board_on_its_revision(
+        lab: Lab, work: Path, deployed: dict[str, Any]) -> None:
+    assert deployed["ok"]
+    before = inspect(lab, "db", "api", "web")
+    broken = STACK.replace('test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, retries: 30',
+                           'test: ["CMD", "false"], interval: 1s, retries: 1')
+    broken = broken.replace('command: ["sleep", "100000"]',
+                            'command: ["sleep", "100001"]')  # api changed too: it waits for db
+    assert broken.count("100001") == 1 and '"false"' in broken
+    (work / "broken.yaml").write_text(broken)
+    result = deploy(lab, work, "broken.yaml", ok=False)
+    [board] = result["devices"]
+    assert board["outcomes"]["order-db-1"] == "failed" and not board["ok"]
+    assert "order-db-1: did not stay healthy" in board["error"]
+    assert "order-api-1: not started: it depends on order-db-1, not ready" in board["error"]
+    after = inspect(lab, "db", "api", "web")
+    for name in ("db", "api", "web"):  # the revisions that ran before, running again or still
+        assert after[name]["Config"]["Labels"]["fleet.revision"] == \
+            before[name]["Config"]["Labels"]["fleet.revision"]
+        assert after[name]["State"]["Running"], name
+    assert after["api"]["Id"] == before["api"]["Id"]  # never touched
