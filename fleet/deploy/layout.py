@@ -50,11 +50,8 @@ class Layout:
 
 def of_stack(stack: Stack, services: Sequence[Service] | None = None) -> Layout:
     """The layout of a loaded stack (of `services`, if given: the stack's as planned)."""
-    # Stack.definitions (the top-level networks, volumes, secrets as written) is new: a
-    # Stack made without it has only the implicit network.
-    definitions = getattr(stack, "definitions", None) or {}
     return layout(stack.name, stack.services if services is None else services,
-                  definitions.get("networks"))
+                  stack.definitions.get("networks"))
 
 
 def layout(stack: str, services: Sequence[Service],
