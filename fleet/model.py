@@ -293,7 +293,7 @@ class Placement:
     replica: int
     device: str
     ports: tuple[PortBinding, ...] = ()
-    hosts: tuple[tuple[str, str], ...] = ()  # (service, address) reached on another board
+    hosts: tuple[tuple[str, str], ...] = ()  # (service, its board's host) reached elsewhere
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import os
+import socket
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -82,10 +84,36 @@ class DeviceResult:
         return len(self.steps.changes) if self.steps else 0
 
 
+def board_address(host: str) -> str:
+    """An inventory host as an IPv4 or IPv6 address: as written if it is one, else resolved
+    here (pi-2.local through mDNS, where the system resolver speaks it)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+    except (OSError, IndexError) as e:
+        raise FleetError(f"cannot resolve {host}, the board a service it reaches runs on: {e}; "
+                         "give that board's address as its host in the inventory") from None
+
+
+def with_addresses(placement: Placement, resolve: Callable[[str], str]) -> Placement:
+    """`placement` with each peer's board host (its --add-host) resolved to an address."""
+    if not placement.hosts:
+        return placement
+    return replace(placement, hosts=tuple((name, resolve(host))
+                                          for name, host in placement.hosts))
+
+
 def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             source: ImageSource | None, *, parallel: int = 8, seed: int = 0,
-            now: float = 0.0, progress: Progress = QUIET) -> Prepared:
-    """Read every device and plan; the connections stay open in the result for `apply`."""
+            now: float = 0.0, progress: Progress = QUIET,
+            resolve: Callable[[str], str] = board_address) -> Prepared:
+    """Read every device and plan; the connections stay open in the result for `apply`.
+
+    `resolve` turns a board's inventory host into the address a service on another
+    board is told to reach it at (docker's --add-host takes addresses only)."""
     read = _reader(connect, progress)
     connections: dict[str, Connection] = {}
     failed: dict[str, str] = {}
@@ -115,6 +143,12 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
     wanted: dict[str, list[ContainerSpec]] = {d.id: [] for d in reachable}
     for p in plan.placements:
         if p.device not in wanted:
+            continue
+        try:
+            p = with_addresses(p, resolve)
+        except FleetError as e:  # that board cannot be told where its peer is: it waits
+            failed[p.device] = f"{p.service}: {e}"
+            del wanted[p.device]
             continue
         service = by_service[p.service]
         wanted[p.device].append(
