@@ -29,7 +29,6 @@ from fleet.deploy.mounts import config_path as config_path
 from fleet.deploy.mounts import env_path as env_path
 from fleet.deploy.run_options import DEFAULT_LOGGING as DEFAULT_LOGGING
 from fleet.deploy.run_options import DEFAULT_RESTART as DEFAULT_RESTART
-from fleet.deploy.run_options import network_name as network_name
 from fleet.deploy.stackcontext import StackContext
 from fleet.deploy.stackcontext import container_name as _named
 from fleet.errors import ConfigError

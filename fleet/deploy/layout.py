@@ -1,7 +1,7 @@
 """What a stack asks of each board beside its containers: its networks and its start order.
 
 Pure. Networks are compose's: the top-level `networks:` plus the implicit
-`default`, named on the board as compose names them (containers.network_name);
+`default`, named on the board as compose names them (stackcontext.resource_name);
 a service joins those it lists, else `default`, and none under `network_mode`.
 `depends_on` (a list, or a mapping with `condition:`) orders the start in
 waves: a service starts in the wave after the last of those it depends on.
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from fleet.config.stack import Stack
-from fleet.deploy.containers import network_name, shared_with
+from fleet.deploy.containers import shared_with
+from fleet.deploy.stackcontext import resource_name
 from fleet.errors import ConfigError
 from fleet.model import Service
 
@@ -109,7 +110,7 @@ def _network(stack: str, key: str, body: object) -> Network:
     external = body.get("external")
     if isinstance(external, Mapping):  # the old form, external: {name: ...}
         body = {**body, "name": external.get("name", body.get("name"))}
-    name = network_name(stack, key, {**body, "external": bool(external)})
+    name = resource_name(stack, key, {**body, "external": bool(external)})
     if external:
         return Network(key, name, external=True)
     labels = {"fleet.stack": stack, "com.docker.compose.project": stack,

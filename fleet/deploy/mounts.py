@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet.config.resources import size_bytes
-from fleet.deploy.stackcontext import StackContext
+from fleet.deploy.stackcontext import StackContext, resource_name
 from fleet.errors import ConfigError
 
 STACKS_DIR = "/var/lib/fleet/stacks"
@@ -51,16 +51,6 @@ def env_path(stack: str, service: str) -> str:
     return f"{STACKS_DIR}/{stack}/configs/.fleet-env/{service}.env"
 
 
-def volume_name(project: str, key: str, volume: Mapping[str, object] | None) -> str:
-    """A named volume's name on the board, as compose names it (as containers.network_name)."""
-    settings = volume or {}
-    external = settings.get("external")
-    if isinstance(external, Mapping) and external.get("name"):
-        return str(external["name"])
-    if settings.get("name"):
-        return str(settings["name"])
-    return key if external else f"{project}_{key}"
-
 
 def volumes(x: Mapping[str, object], ctx: StackContext, where: str) -> list[str]:
     """`volumes`, `tmpfs` and `volumes_from` -> options."""
@@ -92,7 +82,7 @@ def _short(text: str, ctx: StackContext, where: str) -> list[str]:
         return ["-v", f"{_host_path(source, ctx.project, where)}:{target}{tail}"]
     volume = _volume(source, ctx, where)
     if not _needs_mount(volume):
-        return ["-v", f"{volume_name(ctx.project, source, volume)}:{target}{tail}"]
+        return ["-v", f"{resource_name(ctx.project, source, volume)}:{target}{tail}"]
     flags = mode.split(",") if mode else []
     return _mount(source, target, volume, ctx, read_only="ro" in flags,
                   nocopy="nocopy" in flags)
@@ -140,7 +130,7 @@ def _long(item: Mapping[str, object], ctx: StackContext, where: str) -> list[str
 def _mount(key: str, target: str, volume: Mapping[str, object] | None, ctx: StackContext, *,
            read_only: bool, nocopy: bool, subpath: str = "") -> list[str]:
     settings = volume or {}
-    fields = ["type=volume", f"source={volume_name(ctx.project, key, volume)}",
+    fields = ["type=volume", f"source={resource_name(ctx.project, key, volume)}",
               f"target={target}"]
     if read_only:
         fields.append("readonly")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TypeGuard
 
 from fleet.deploy.sizes import seconds, size_option
-from fleet.deploy.stackcontext import StackContext
+from fleet.deploy.stackcontext import StackContext, resource_name
 from fleet.errors import ConfigError
 
 # Logs cannot fill an SD card: docker's json-file driver, rotated, unless the service says.
@@ -109,7 +109,7 @@ def network(x: Mapping[str, object], service: str, ctx: StackContext, where: str
     if key != DEFAULT_NETWORK and key not in ctx.networks:
         raise ConfigError(f"{where}: networks: {key!r} is not a top-level network")
     definition = ctx.networks.get(key)
-    options = ["--network", network_name(ctx.project, key, definition
+    options = ["--network", resource_name(ctx.project, key, definition
                                          if isinstance(definition, Mapping) else None)]
     for alias in dict.fromkeys([service, *_strings(settings.get("aliases"), where)]):
         options += ["--network-alias", alias]
@@ -121,17 +121,6 @@ def network(x: Mapping[str, object], service: str, ctx: StackContext, where: str
         options += ["--link-local-ip", address]
     return options
 
-
-def network_name(stack: str, key: str, network: Mapping[str, object] | None = None) -> str:
-    """A stack network's name on the board, as compose names it: `name:`, else an external
-    one's key, else `<stack>_<key>` (the implicit network's key is `default`)."""
-    settings = network or {}
-    external = settings.get("external")
-    if isinstance(external, Mapping) and external.get("name"):
-        return str(external["name"])
-    if settings.get("name"):
-        return str(settings["name"])
-    return key if external else f"{stack}_{key}"
 
 
 def links(x: Mapping[str, object], ctx: StackContext, where: str) -> list[str]:

@@ -103,3 +103,16 @@ def _plain(value: object) -> object:
 def _mapping(value: object) -> Mapping[str, object]:
     return MappingProxyType({str(k): v for k, v in value.items()}) \
         if isinstance(value, Mapping) else MappingProxyType({})
+
+
+def resource_name(project: str, key: str, settings: Mapping[str, object] | None = None) -> str:
+    """A stack's network's or volume's name on the board, as compose names them: an external
+    one's `name:`, else its `name:`, else an external one's key, else `<project>_<key>` (the
+    implicit network's key is `default`)."""
+    given = settings or {}
+    external = given.get("external")
+    if isinstance(external, Mapping) and external.get("name"):
+        return str(external["name"])
+    if given.get("name"):
+        return str(given["name"])
+    return key if external else f"{project}_{key}"
