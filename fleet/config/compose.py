@@ -15,7 +15,7 @@ compose does; `COMPOSE_PROFILES` and `COMPOSE_PROJECT_NAME` are read from it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from fleet.config import yamltree
 from fleet.config.compose_merge import merge_files, merge_service
 from fleet.config.interpolate import TemplateError, interpolate, parse_env_file
-from fleet.config.yamlfile import LocatedMap, Node, Where, describe
+from fleet.config.yamlfile import LocatedList, LocatedMap, Node, Where, describe
 from fleet.errors import ConfigError
 
 
@@ -174,9 +174,57 @@ class _Loader:
             raise at.error(f"service {name!r} extends {base_name!r}, which "
                            f"{base_path} does not define")
         base = self.extended(base_name, base_services, base_path, (*chain, (path, name)))
+        if isinstance(base, LocatedMap) and Path(base_path).parent != Path(path).parent:
+            base = _rebased(base, Path(base_path).parent, Path(path).parent)
         own = LocatedMap(body.lc)
         own.update((k, v) for k, v in body.items() if k != "extends")
         return merge_service(base, own) if isinstance(base, LocatedMap) else own
+
+
+def _rebased(service: LocatedMap, base_dir: Path, own_dir: Path) -> LocatedMap:
+    """A service from a file in another directory, its relative paths (env files, bind
+    sources) made relative to the extending file's directory, as compose resolves them
+    against the file that wrote them."""
+    def moved(text: str) -> str:
+        return os.path.relpath(os.path.normpath(base_dir / text), own_dir)
+
+    out = LocatedMap(service.lc)
+    out.update(service)
+    env_file = service.get("env_file")
+    if isinstance(env_file, str):
+        out["env_file"] = moved(env_file)
+    elif isinstance(env_file, list):
+        out["env_file"] = _each(env_file, lambda item: moved(item) if isinstance(item, str)
+                                else _with(item, "path", moved))
+    volumes = service.get("volumes")
+    if isinstance(volumes, list):
+        out["volumes"] = _each(volumes, lambda item: _bind(item, moved))
+    return out
+
+
+def _bind(item: Any, moved: Callable[[str], str]) -> Any:
+    """A volume whose source is a relative host path (`./data:/data`, or type bind), moved."""
+    if isinstance(item, str):
+        source, colon, rest = item.partition(":")
+        return moved(source) + colon + rest if colon and source.startswith(".") else item
+    if isinstance(item, dict) and str(item.get("source", "")).startswith("."):
+        return _with(item, "source", moved)
+    return item
+
+
+def _each(items: list[Any], change: Callable[[Any], Any]) -> LocatedList:
+    out = LocatedList(getattr(items, "lc", Where("", 0)))
+    out.extend(change(item) for item in items)
+    return out
+
+
+def _with(mapping: Any, key: str, change: Callable[[str], str]) -> Any:
+    if not isinstance(mapping, dict) or not isinstance(mapping.get(key), str):
+        return mapping
+    out = LocatedMap(mapping.lc) if isinstance(mapping, LocatedMap) else {}
+    out.update(mapping)
+    out[key] = change(mapping[key])
+    return out
 
 
 def _at(body: LocatedMap, key: str, field: str, path: str) -> Node:

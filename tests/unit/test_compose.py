@@ -193,6 +193,24 @@ def test_extends_in_the_same_file_and_another(tmp_path: Path) -> None:
     assert "extends" not in top.extra
 
 
+def test_a_service_extended_from_another_directory_keeps_its_paths_pointing_there(
+        tmp_path: Path) -> None:
+    (tmp_path / "common").mkdir()
+    write(tmp_path / "common", "base.env", "FROM_BASE=1")
+    write(tmp_path / "common", "base.yml", "services:", "  common:", "    image: base:1",
+          "    env_file: base.env", "    volumes:", "      - ./data:/data",
+          "      - {type: bind, source: ./conf, target: /conf}", "      - named:/cache",
+          "      - /abs:/abs")
+    path = write(tmp_path, "s.yaml", "services:",
+                 "  web: {extends: {file: common/base.yml, service: common}}")
+    # the env file is checked at load: it is found only where the base file meant it
+    web = next(s for s in stack.load_stack(path, options=compose.Options(environ={})).services)
+    assert web.extra["env_file"] == "common/base.env"
+    short, long, named, absolute = web.extra["volumes"]
+    assert (short, long["source"], named, absolute) == (
+        "common/data:/data", "common/conf", "named:/cache", "/abs:/abs")
+
+
 @pytest.mark.parametrize(("services", "message", "line"), [
     (["  a: {image: x, extends: {service: nope}}"], "extends 'nope', which", 2),
     (["  a: {image: x, extends: b}", "  b: {image: x, extends: a}"], "extends itself", 2),
