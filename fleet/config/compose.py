@@ -75,6 +75,7 @@ def resolve(files: Sequence[tuple[str, str]], options: Options = DEFAULTS) -> Re
         services = loader.extend_all(services, first)
         active = set(options.profiles) | _split(env.get("COMPOSE_PROFILES", ""))
         root["services"] = _enabled(services, active, first)
+        _no_reference_to_disabled(root["services"], services, first)
     name = options.project_name or env.get("COMPOSE_PROJECT_NAME") or None
     return Resolved(Node(root, first, root.lc.line + 1, ""), name, tuple(loader.warnings))
 
@@ -247,3 +248,39 @@ def _enabled(services: LocatedMap, active: set[str], path: str) -> LocatedMap:
         if "*" in active or active & set(profiles):
             out[name] = body
     return out
+
+
+def _no_reference_to_disabled(enabled: LocatedMap, defined: LocatedMap, path: str) -> None:
+    """A service the active profiles leave out cannot be needed by one they keep: compose
+    refuses the file rather than enable it (a `depends_on` marked `required: false` may)."""
+    for name, body in enabled.items():
+        if not isinstance(body, LocatedMap):
+            continue
+        for key, target in _references(body):
+            if target in defined and target not in enabled:
+                raise _at(body, key, f"services.{name}.{key}", path).error(
+                    f"service {name!r} needs {target!r}, which no active profile enables: "
+                    f"enable one of its profiles (--profile) or give {name!r} a profile too")
+
+
+def _references(body: LocatedMap) -> list[tuple[str, str]]:
+    """(key, service) for each other service this one needs to run."""
+    found: list[tuple[str, str]] = []
+    depends = body.get("depends_on")
+    if isinstance(depends, list):
+        found += [("depends_on", str(d)) for d in depends]
+    elif isinstance(depends, dict):
+        found += [("depends_on", str(d)) for d, how in depends.items()
+                  if not (isinstance(how, dict) and how.get("required") is False)]
+    links = body.get("links")
+    if isinstance(links, list):
+        found += [("links", str(link).partition(":")[0]) for link in links]
+    for key in ("network_mode", "pid", "ipc"):
+        value = body.get(key)
+        if isinstance(value, str) and value.startswith("service:"):
+            found.append((key, value.removeprefix("service:")))
+    froms = body.get("volumes_from")
+    if isinstance(froms, list):
+        found += [("volumes_from", str(v).partition(":")[0]) for v in froms
+                  if not str(v).startswith("container:")]
+    return found

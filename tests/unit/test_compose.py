@@ -206,9 +206,31 @@ def test_a_service_extended_from_another_directory_keeps_its_paths_pointing_ther
     # the env file is checked at load: it is found only where the base file meant it
     web = next(s for s in stack.load_stack(path, options=compose.Options(environ={})).services)
     assert web.extra["env_file"] == "common/base.env"
-    short, long, named, absolute = web.extra["volumes"]
+    volumes = web.extra["volumes"]
+    assert isinstance(volumes, tuple)
+    short, long, named, absolute = volumes
+    assert isinstance(long, Mapping)
     assert (short, long["source"], named, absolute) == (
         "common/data:/data", "common/conf", "named:/cache", "/abs:/abs")
+
+
+@pytest.mark.parametrize("needs", [
+    "depends_on: [db]", "depends_on: {db: {condition: service_started}}", "links: [db:database]",
+    "network_mode: 'service:db'", "volumes_from: ['db:ro']",
+])
+def test_a_service_the_profiles_leave_out_cannot_be_needed_by_one_they_keep(needs: str) -> None:
+    text = f"services:\n  web: {{image: x, {needs}}}\n  db: {{image: y, profiles: [dev]}}\n"
+    with pytest.raises(ConfigError, match="'web' needs 'db', which no active profile"):
+        stack.loads_stack(text, "s.yaml", compose.Options(environ={}))
+    with_dev = stack.loads_stack(text, "s.yaml", compose.Options(environ={}, profiles=("dev",)))
+    assert [s.name for s in with_dev.services] == ["web", "db"]
+
+
+def test_a_dependency_marked_not_required_may_be_left_out() -> None:
+    text = ("services:\n  web: {image: x, depends_on: {db: {condition: service_started, "
+            "required: false}}}\n  db: {image: y, profiles: [dev]}\n")
+    loaded = stack.loads_stack(text, "s.yaml", compose.Options(environ={}))
+    assert [s.name for s in loaded.services] == ["web"]
 
 
 @pytest.mark.parametrize(("services", "message", "line"), [
