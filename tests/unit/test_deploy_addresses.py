@@ -33,5 +33,5 @@ def test_each_peer_gets_its_boards_address_and_a_failure_names_the_host() -> Non
     alone = Placement("web", 0, "pi-1")
     assert with_addresses(alone, resolve) is alone
     lost = Placement("web", 0, "pi-1", hosts=(("db", "pi-9.local"),))
-    with pytest.raises(FleetError, match="pi-9.local"):
+    with pytest.raises(FleetError, match=r"pi-9\.local"):
         with_addresses(lost, resolve)
