@@ -47,6 +47,17 @@ class Lab:
                                  f"{done.stdout}\n{done.stderr}")
         return done
 
+    def deploy(self, stack: Path, work: Path, *args: str, known_hosts: Path | None = None
+               ) -> subprocess.CompletedProcess[str]:
+        """`fleet deploy STACK --json` on this lab as a user runs it, with the images, the
+        pinned keys and the store under `work` (the keys where `known_hosts` says)."""
+        return subprocess.run(
+            [sys.executable, "-m", "fleet", "--inventory", str(self.spec.inventory), "deploy",
+             str(stack), "--json", "--images", str(work / "images"),
+             "--known-hosts", str(known_hosts or work / "known_hosts"),
+             "--store", str(work / "fleet.db"), *args],
+            capture_output=True, text=True, timeout=600, check=False)
+
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.fleet("lab", "status", "--json").stdout)
         return result

@@ -11,8 +11,6 @@ read back on the board.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +105,7 @@ def work(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deploy(lab: Lab, work: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), "deploy",
-         str(work / "keys.yaml"), "--json", "--images", str(work / "images"),
-         "--known-hosts", str(work / "known_hosts"), "--store", str(work / "fleet.db")],
-        capture_output=True, text=True, timeout=600, check=False)
+    done = lab.deploy(work / "keys.yaml", work)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout)
     return result

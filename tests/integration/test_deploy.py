@@ -109,11 +109,7 @@ def rolled_out(at: Callable[[str], None]) -> None:
 
 def deploy(lab: Lab, work: Path, path: Path, *args: str, check: bool = True
            ) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [*lab_command(lab), "deploy", str(path), "--json", "--images", str(work / "images"),
-         "--known-hosts", str(lab.root.parent / "known_hosts"),
-         "--store", str(work / "fleet.db"), *args],
-        capture_output=True, text=True, timeout=600, check=False)
+    done = lab.deploy(path, work, *args, known_hosts=lab.root.parent / "known_hosts")
     if check and done.returncode != 0:
         raise AssertionError(f"deploy exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.returncode, json.loads(done.stdout)

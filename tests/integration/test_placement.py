@@ -5,8 +5,6 @@ its constraints allow, and the dependent reaches the other board's service by it
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -56,11 +54,7 @@ def deployed(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     lab.pin(work / "known_hosts", *BOARDS)
     (work / "images").mkdir()
     (work / "place.yaml").write_text(STACK)
-    done = subprocess.run(
-        [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), "deploy",
-         str(work / "place.yaml"), "--json", "--images", str(work / "images"),
-         "--known-hosts", str(work / "known_hosts"), "--store", str(work / "fleet.db")],
-        capture_output=True, text=True, timeout=600, check=False)
+    done = lab.deploy(work / "place.yaml", work)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout)
     return result

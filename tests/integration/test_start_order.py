@@ -11,8 +11,6 @@ and reaching `db` by its service name.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,11 +70,7 @@ def deployed(lab: Lab, work: Path) -> dict[str, Any]:
 
 def deploy(lab: Lab, work: Path, stack: str = "order.yaml", *, ok: bool = True
            ) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "fleet", "--inventory", str(lab.spec.inventory), "deploy",
-         str(work / stack), "--json", "--images", str(work / "images"),
-         "--known-hosts", str(work / "known_hosts"), "--store", str(work / "fleet.db")],
-        capture_output=True, text=True, timeout=600, check=False)
+    done = lab.deploy(work / stack, work)
     assert (done.returncode == 0) is ok, f"{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout)
     return result
