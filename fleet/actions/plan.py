@@ -87,9 +87,10 @@ class Planned:
             document["need"] = {"profile": self.need.profile, "count": self.need.count}
         return document
 
-    def render(self) -> RenderableType:
-        """The plan for a terminal, ending in what it was made against and `--need`'s line."""
-        parts = [render(self.plan, basis=self.note, per_board=self.per_board)]
+    def render(self, *, verbose: bool = False) -> RenderableType:
+        """The plan for a terminal, ending in what it was made against and `--need`'s line;
+        every replica named with `verbose`."""
+        parts = [render(self.plan, basis=self.note, per_board=self.per_board, verbose=verbose)]
         if self.need is not None:
             parts.append(Text(self.need.line()))
         return Group(*parts)

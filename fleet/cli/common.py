@@ -53,6 +53,11 @@ def json_flag(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
+def verbose_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("-v", "--verbose", action="store_true",
+                     help="list every replica and step (default: a summary per board)")
+
+
 def known_hosts_option(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--known-hosts", metavar="PATH",
                      help="fleet's known-hosts file (default $FLEET_KNOWN_HOSTS or "

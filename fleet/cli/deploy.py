@@ -15,6 +15,7 @@ from fleet.cli.common import (
     json_flag,
     out,
     print_json,
+    verbose_flag,
 )
 from fleet.cli.stackfiles import load, stack_options
 from fleet.config import paths
@@ -45,6 +46,7 @@ def register(commands: Commands) -> None:
     deploy.add_argument("--strict", action="store_true",
                         help="refuse services with no memory figure of their own rather than "
                              "count them at an estimate")
+    verbose_flag(deploy)
     json_flag(deploy)
 
 
@@ -73,7 +75,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         def show(prepared: Prepared) -> None:  # the diff, just before any board is changed
             if not args.json:
                 bars.stop()
-                out.print(render_diff(prepared))
+                out.print(render_diff(prepared, verbose=args.verbose))
                 bars.start()
 
         done = deploy(wanted, inv.devices, Collaborators(
@@ -83,7 +85,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(done.json())
     elif done.unplaced:
-        out.print(render_plan(done.prepared.plan))
+        out.print(render_plan(done.prepared.plan, verbose=args.verbose))
         out.print("nothing was changed: the stack does not fit (see the reasons)")
     elif done.dry_run:
         out.print(render_diff(done.prepared, every_step=True))

@@ -15,6 +15,7 @@ from fleet.cli.common import (
     json_flag,
     out,
     print_json,
+    verbose_flag,
 )
 from fleet.cli.stackfiles import load, stack_options
 from fleet.config import paths
@@ -40,6 +41,7 @@ def register(commands: Commands) -> None:
                       help="plan against what the boards run, as fleet deploy does (reads every "
                            "board over SSH); default: against the inventory's budgets alone")
     board_options(plan)
+    verbose_flag(plan)
     json_flag(plan)
 
 
@@ -66,5 +68,5 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print_json(planned.json())
     else:
-        out.print(planned.render())
+        out.print(planned.render(verbose=args.verbose))
     return EXIT_FAILED if planned.plan.unplaced else EXIT_OK

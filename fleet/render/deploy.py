@@ -26,24 +26,42 @@ _ORDER = (Action.PUSH, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLAC
           Action.START, Action.REMOVE, Action.PRUNE)
 
 
-def render_diff(prepared: Prepared, *, every_step: bool = False) -> RenderableType:
-    """Per device, what would change (every step, keeps too, if `every_step`)."""
+# Changes listed per device before "... and N more": enough to see what kind of change it
+# is, few enough that 136 services on a board (or 1,000 boards) stay readable.
+STEPS_SHOWN = 5
+
+
+def render_diff(prepared: Prepared, *, every_step: bool = False,
+                verbose: bool = False) -> RenderableType:
+    """Per device, what would change: counted by kind, the first few changes listed (every
+    change if `verbose`; every step, keeps too, if `every_step`)."""
     lines = [Text(f"deploy {prepared.stack.name}: the plan against what runs", style="bold")]
     for device, steps in prepared.steps.items():
-        kept = len(steps.of(Action.KEEP))
-        head = f"{device}: {len(steps.changes)} to change, {kept} kept"
         if steps.blocked:
             lines.append(Text(f"{device}: blocked: {steps.blocked}", style="red"))
             continue
-        lines.append(Text(head, style="bold" if steps.changes else ""))
-        for step in steps.steps if every_step else steps.changes:
-            lines.append(Text(f"  {step}"))
+        lines.append(Text(f"{device}: {_device_counts(steps)}",
+                          style="bold" if steps.changes else ""))
+        listed = steps.steps if every_step else steps.changes
+        shown = listed if every_step or verbose else listed[:STEPS_SHOWN]
+        lines += [Text(f"  {step}") for step in shown]
+        if len(listed) > len(shown):
+            lines.append(Text(f"  ... and {len(listed) - len(shown)} more (--verbose lists "
+                              "every change, --json every step)", style="dim"))
     for device, why in prepared.failed.items():
         lines.append(Text(f"{device}: unreachable: {why}", style="red"))
     counts = Counter(s.action for steps in prepared.steps.values() for s in steps.steps)
     summary = ", ".join(f"{counts[a]} {a}" for a in (*_ORDER, Action.KEEP) if counts[a])
     lines.append(Text(f"steps: {summary or 'none'}", style="bold"))
     return Group(*lines)
+
+
+def _device_counts(steps: DeviceSteps) -> str:
+    """`271 to change (136 file, 135 create), 0 kept`."""
+    kinds = Counter(s.action for s in steps.changes)
+    detail = ", ".join(f"{kinds[a]} {a}" for a in _ORDER if kinds[a])
+    return (f"{len(steps.changes)} to change" + (f" ({detail})" if detail else "")
+            + f", {len(steps.of(Action.KEEP))} kept")
 
 
 def render_results(results: Sequence[DeviceResult]) -> RenderableType:

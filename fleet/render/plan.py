@@ -80,11 +80,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def render(plan: Plan, *, basis: str = "", per_board: Collection[str] = ()) -> RenderableType:
-    """Per device: its replicas with ports and its fill; then what could not be placed;
-    `basis`, what it was planned against, last. `per_board`: the global services, shown
-    by name alone (one per board) and counted."""
-    parts: list[RenderableType] = [_devices_table(plan, per_board)]
+# Replicas named per board before "and N more": a board of 136 stays a few lines.
+REPLICAS_SHOWN = 8
+
+
+def render(plan: Plan, *, basis: str = "", per_board: Collection[str] = (),
+           verbose: bool = False) -> RenderableType:
+    """Per device: its fill and its first replicas with ports (every one if `verbose`); then
+    what could not be placed; `basis`, what it was planned against, last. `per_board`: the
+    global services, shown by name alone (one per board) and counted."""
+    parts: list[RenderableType] = [_devices_table(plan, per_board, verbose)]
     if plan.unplaced:
         parts.append(_unplaced_table(plan))
     summary = (f"{len(plan.placements)} placed on {_count(plan.devices_used, 'device')}, "
@@ -142,7 +147,7 @@ def _reach_lines(plan: Plan) -> list[Text]:
     return lines
 
 
-def _devices_table(plan: Plan, per_board: Collection[str]) -> Table:
+def _devices_table(plan: Plan, per_board: Collection[str], verbose: bool) -> Table:
     by_device: dict[str, list[Placement]] = defaultdict(list)
     for p in plan.placements:
         by_device[p.device].append(p)
@@ -150,7 +155,10 @@ def _devices_table(plan: Plan, per_board: Collection[str]) -> Table:
                   show_lines=True)
     table.columns[0].no_wrap = True
     for d in plan.devices:
-        names = ", ".join(_label(p, per_board) for p in by_device.get(d.device, ()))
+        labels = [_label(p, per_board) for p in by_device.get(d.device, ())]
+        shown = labels if verbose else labels[:REPLICAS_SHOWN]
+        names = ", ".join(shown) + (f" and {len(labels) - len(shown)} more (--verbose)"
+                                    if len(labels) > len(shown) else "")
         table.add_row(f"{d.device}\n[dim]{d.profile}[/]",
                       bar(d.used.mem_mb, d.budget.mem_mb, "mb"),
                       bar(d.used.disk_mb, d.budget.disk_mb, "mb"),

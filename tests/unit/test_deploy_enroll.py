@@ -347,7 +347,8 @@ def test_the_tag_covers_what_the_agent_imports_and_nothing_else() -> None:
     names = {str(p.relative_to(package)) for p in agent_build.agent_modules(package)}
     assert {"__init__.py", "agent/__main__.py", "agent/main.py", "agent/link.py", "wire.py",
             "model.py", "profiles.py"} <= names
-    assert not names & {"cli/__init__.py", "config/inventory.py", "deploy/enroll.py", "ssh/trust.py"}
+    assert not names & {"cli/__init__.py", "config/inventory.py", "deploy/enroll.py",
+                        "ssh/trust.py"}
     assert not any(n.startswith(("lab/", "scheduler/", "bench/")) for n in names)
 
 
