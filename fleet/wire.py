@@ -78,6 +78,9 @@ class Heartbeat(msgspec.Struct, frozen=True):
     # Made afresh each time the agent starts, whose seq starts again at 1: a heartbeat is newer
     # than another of the same run if its seq is higher. None from agents older than the field.
     run: RunId | None = None
+    # What the board says it is (a device tree's model, a Jetson's nv_tegra_release), so a
+    # board whose inventory profile disagrees can be flagged. None where it says nothing.
+    model: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 CommandKind = Literal["ping", "start", "stop", "restart"]
