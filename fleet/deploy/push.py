@@ -186,9 +186,10 @@ def load_command(image: Image, need: Sequence[Layer], directory: str) -> str:
         f"tar --remove-files -cf - {files} | docker load -q >&2 || rc=$?",
         'cd / && rm -rf "$d"',
         '[ "$rc" -eq 0 ] || exit "$rc"',
-        f"id=$(docker image inspect --format '{{{{.Id}}}}' {ref})",
-        f'[ "$id" = {image.id} ] || {{ echo "{image.ref} is $id after loading, '
-        f'not {image.id}" >&2; exit 5; }}',
+        # The ref and id from a stack and an archive reach sh only as quoted words.
+        f"ref={ref} want={shlex.quote(image.id)}",
+        "id=$(docker image inspect --format '{{.Id}}' \"$ref\")",
+        '[ "$id" = "$want" ] || { echo "$ref is $id after loading, not $want" >&2; exit 5; }',
         "",
     ])
 
