@@ -145,8 +145,8 @@ class JetsonStats:
 
 _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB")
 # `GR3D_FREQ 0%@76` (Nano), `37%@[305]` (Xavier, Orin), `0%@[0,0]` (AGX Orin's two GPCs),
-# `GR3D_FREQ 0%` (a GPU asleep, or JetPack 6 without root).
-_GPU = re.compile(r"\bGR3D_FREQ (\d+)%(?:@\[?([\d,]+)\]?)?")
+# `GR3D_FREQ 0%` (a GPU asleep, or JetPack 6 without root), `GR3D 3%@76` (TX1, L4T 28).
+_GPU = re.compile(r"\bGR3D(?:_FREQ)? (\d+)%(?:@\[?([\d,]+)\]?)?")
 _TEMP = re.compile(r"\b([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C\b")
 # Rails are `NAME now/average`, in mW: Orin prints the unit, JetPack 4 and AGX Xavier do not.
 # Names: POM_5V_IN, VDD_SYS_GPU, VIN_SYS_5V0, SYS5V, GPU, CV, NC (not connected)...

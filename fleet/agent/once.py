@@ -52,8 +52,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-cgroup", type=Path, metavar="DIR",
                    help="read memory from this cgroup v1 or v2 directory")
     p.add_argument("--disk-path", metavar="PATH", help="filesystem to report (default: DIR)")
-    p.add_argument("--docker-socket", default="/var/run/docker.sock", metavar="PATH",
-                   help="dockerd's API socket (default %(default)s)")
+    p.add_argument("--docker-socket", metavar="PATH",
+                   help="dockerd's API socket (default DIR/var/run/docker.sock)")
     return p
 
 
@@ -75,7 +75,8 @@ def main(argv: Sequence[str], out: TextIO = sys.stdout,
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
     root: Path = args.root
-    probe = Probe(engine=Engine(args.docker_socket), disk_path=args.disk_path or str(root),
+    socket = args.docker_socket or str(root / "var/run/docker.sock")
+    probe = Probe(engine=Engine(socket), disk_path=args.disk_path or str(root),
                   memory_cgroup=args.memory_cgroup, root=root)
     live = root == Path("/")
     beat = heartbeat(probe, args.profile, clock=time.time(),
