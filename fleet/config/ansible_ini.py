@@ -72,10 +72,12 @@ class _Reader:
     def line(self, node: Node, line: str) -> None:
         header = _SECTION.fullmatch(line)
         if header:
-            self.section(node, header.group(1), header.group(2) or "hosts")
+            self.section(Node(line, node.path, node.line, ""), header.group(1),
+                         header.group(2) or "hosts")
         elif line.startswith("[") and line.endswith("]"):
-            raise node.error(f"invalid section {line!r}: expected [group], [group:children] "
-                             "or [group:vars], with no spaces")
+            raise Node(line, node.path, node.line, "").error(
+                f"invalid section {line!r}: expected [group], [group:children] or "
+                "[group:vars], with no spaces")
         elif self.state == "hosts":
             self.hosts(node, line)
         elif self.state == "vars":
