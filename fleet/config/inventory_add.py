@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from fleet.config.ansible import ANSIBLE_NAMES
-from fleet.config.inventory import is_ansible, read
+from fleet.config.inventory import is_ansible, load, read
 from fleet.config.yamlfile import parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
 from fleet.model import Arch, Inventory, validate_device_id
@@ -58,6 +58,29 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
     they were, before it replaces the file: atomically, keeping its mode.
     """
     path = Path(path)
+    edit = _edit(path, new)
+    if edit is None:
+        return []
+    text, new_text, _, added = edit
+    try:
+        _replace(path, new_text.encode("utf-8"), existed=text is not None)
+    except OSError as e:
+        raise ConfigError(f"cannot write the inventory: {e}", path=str(path)) from None
+    return added
+
+
+def preview(path: Path | str, new: Sequence[NewDevice]) -> Inventory:
+    """The inventory as it would load with `new` added, written nowhere: what a new device's
+    SSH settings would be before it is added. Raises what add_devices would."""
+    path = Path(path)
+    edit = _edit(path, new)
+    return load(path) if edit is None else edit[2]
+
+
+def _edit(path: Path, new: Sequence[NewDevice]
+          ) -> tuple[str | None, str, Inventory, list[str]] | None:
+    """The file's text, its text with `new` added, how that loads and the ids added; None if
+    every one is there already."""
     checked = [_checked_new(d, path) for d in new]
     text = _read_for_edit(path)
     root = parse(text or "", str(path))
@@ -68,7 +91,7 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
         if d.id not in known:
             adding.setdefault(d.id, d)
     if not adding:
-        return []
+        return None
     devices = list(adding.values())
     if root.value is not None and is_ansible(root.value):
         hosts = "".join(_entries(devices, 4, 2, "\n", ansible=True))
@@ -76,12 +99,8 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
                           "format only; add the hosts by hand, under all.hosts or a group's "
                           f"hosts:\nall:\n  hosts:\n{hosts}", path=str(path))
     new_text = _spliced(_HEADER if text is None else text, root.value, devices, path)
-    _check_added(new_text, before, devices, path)
-    try:
-        _replace(path, new_text.encode("utf-8"), existed=text is not None)
-    except OSError as e:
-        raise ConfigError(f"cannot write the inventory: {e}", path=str(path)) from None
-    return list(adding)
+    after = _check_added(new_text, before, devices, path)
+    return text, new_text, after, list(adding)
 
 
 def _checked_new(d: NewDevice, path: Path) -> NewDevice:
@@ -227,8 +246,9 @@ def _by_hand(devices: list[NewDevice], path: Path, why: str) -> ConfigError:
                        f"{entries}", path=str(path))
 
 
-def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Path) -> None:
-    """Raise unless `text` loads as `before` with `added` after its devices, as asked."""
+def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Path
+                 ) -> Inventory:
+    """How `text` loads; raise unless as `before` with `added` after its devices, as asked."""
     try:
         root = parse(text, str(path))
     except ConfigError:
@@ -250,6 +270,7 @@ def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Pat
     if not (as_asked and kept):
         # A layout this module misreads; the check keeps it from changing anything.
         raise _by_hand(added, path, _LOST)
+    return after
 
 
 def _replace(path: Path, data: bytes, *, existed: bool) -> None:

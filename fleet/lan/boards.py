@@ -53,6 +53,12 @@ class Identity:
     candidates: tuple[str, ...]  # the profiles its model allows, memory aside
     reason: str
 
+    def proposal(self, configured: str | None = None) -> str | None:
+        """The profile to propose: the one it is, else `configured` if its model allows that."""
+        if self.profile is not None:
+            return self.profile
+        return configured if configured in self.candidates else None
+
     def disagrees(self, profile: str) -> bool:
         """True only when the board is known not to be `profile`; unknown is no disagreement."""
         if self.profile is not None:

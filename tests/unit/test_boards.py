@@ -149,3 +149,11 @@ def test_the_probe_command_reads_without_sudo_and_quotes_what_it_reads() -> None
 def test_any_probe_output_parses_and_identifies_without_raising(out: bytes) -> None:
     found = identify(parse_probe(out))
     assert found.profile is None or found.profile in PROFILES
+
+
+def test_the_proposal_is_the_board_or_a_configured_profile_its_model_allows() -> None:
+    pi4 = identify(facts("Raspberry Pi 4 Model B Rev 1.4"))
+    assert pi4.proposal() is None
+    assert pi4.proposal("pi4b-2g") == "pi4b-2g"
+    assert pi4.proposal("pi5-8g") is None
+    assert identify(facts("Raspberry Pi 4 Model B Rev 1.4", PI_4G)).proposal("pi4b-8g") == "pi4b-4g"
