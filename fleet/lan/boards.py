@@ -133,8 +133,13 @@ def identify(facts: BoardFacts) -> Identity:
     family = next((f for f in _FAMILIES if f.pattern.search(model)), None)
     if family is None:
         what = f"model {model!r}" if model else "no device-tree model"
-        jetson = f" (a Jetson: {l4t})" if l4t else ""
-        return Identity(None, (), f"{what}{jetson} is not a board fleet has a profile for")
+        if not release:
+            return Identity(None, (), f"{what} is not a board fleet has a profile for")
+        # Its L4T release still says it is a Jetson, and which ones run that release.
+        jetsons = tuple(p for f in _FAMILIES if int(release.group(1)) in f.l4t
+                        for p in f.sizes.values() if p is not None)
+        return Identity(None, jetsons, f"{what}, but {l4t}: a Jetson, which one fleet "
+                                       "cannot tell")
     candidates = tuple(p for p in family.sizes.values() if p is not None)
     if release and int(release.group(1)) not in family.l4t:
         runs = (", ".join(f"R{m}" for m in family.l4t) if family.l4t

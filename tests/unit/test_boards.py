@@ -91,7 +91,7 @@ def test_a_pi_4b_without_its_memory_total_is_one_of_four_and_no_guess() -> None:
      "model 'Raspberry Pi Compute Module 4 Rev 1.0' is not a board fleet has a profile for"),
     ("Raspberry Pi 400 Rev 1.0", PI_4G, "", "not a board fleet has a profile for"),
     ("", PI_4G, "", "no device-tree model is not a board fleet has a profile for"),
-    ("", ORIN_NANO_8G, R36, "(a Jetson: L4T R36.4.7)"),
+    ("", ORIN_NANO_8G, R36, "no device-tree model, but L4T R36.4.7: a Jetson, which one"),
     ("Raspberry Pi 5 Model B Rev 1.0", 2_000_000, "", "a 2 GB Raspberry Pi 5: fleet has no"),
     ("NVIDIA Jetson Nano 2GB Developer Kit", 2_000_000, R32, "a 2 GB Jetson Nano 2GB: fleet"),
     ("NVIDIA Orin Nano Developer Kit", ORIN_NANO_8G, R32,
@@ -157,3 +157,11 @@ def test_the_proposal_is_the_board_or_a_configured_profile_its_model_allows() ->
     assert pi4.proposal("pi4b-2g") == "pi4b-2g"
     assert pi4.proposal("pi5-8g") is None
     assert identify(facts("Raspberry Pi 4 Model B Rev 1.4", PI_4G)).proposal("pi4b-8g") == "pi4b-4g"
+
+
+def test_a_jetson_known_only_by_its_l4t_release_is_one_of_those_that_run_it() -> None:
+    found = identify(BoardFacts(tegra_release=R36))
+    assert found.profile is None
+    assert set(found.candidates) == {p for p in PROFILES if "orin" in p}
+    assert found.disagrees("pi4b-4g") and not found.disagrees("jetson-agx-orin-32g")
+    assert "jetson-nano-4g" in identify(BoardFacts(tegra_release=R32)).candidates
