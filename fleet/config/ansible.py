@@ -27,7 +27,9 @@ _MAX_HOSTS = 10_000  # from one host pattern
 # fleet's name for a field -> the Ansible var that sets it.
 ANSIBLE_NAMES = {"host": "ansible_host", "profile": "fleet_profile",
                  "storage_gb": "fleet_storage_gb", "arch": "fleet_arch", "site": "fleet_site"}
-_SSHVARS = {"user": "ansible_user", "port": "ansible_port", "key": "ansible_ssh_private_key_file"}
+# fleet's name for an SSH setting -> the Ansible connection var that sets it.
+ANSIBLE_SSH_NAMES = {"user": "ansible_user", "port": "ansible_port",
+                     "key": "ansible_ssh_private_key_file"}
 _NUMBERS = frozenset({"storage_gb", "port"})
 
 
@@ -131,7 +133,7 @@ class _Tree:
         inner = [g for g in seen.groups if g not in _IMPLICIT]
         site = max(inner, key=lambda g: self.groups[g].depth, default="default")
         fields.setdefault("site", seen.key.child("fleet_site", site))
-        ssh = {k: _literal(found[v], k) for k, v in _SSHVARS.items() if v in found}
+        ssh = {k: _literal(found[v], k) for k, v in ANSIBLE_SSH_NAMES.items() if v in found}
         labels = found["fleet_labels"].fields() if "fleet_labels" in found else {}
         return Host(device_id, fields, ssh, labels, frozenset(member_of - _IMPLICIT))
 

@@ -20,23 +20,29 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fleet.config.ansible import ANSIBLE_NAMES
+from fleet.config.ansible import ANSIBLE_NAMES, ANSIBLE_SSH_NAMES
 from fleet.config.inventory import is_ansible, load, read
 from fleet.config.yamlfile import parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
-from fleet.model import Arch, Inventory, validate_device_id
+from fleet.model import Arch, Inventory, SshTarget, validate_device_id
 from fleet.profiles import PROFILES
 
+DEFAULT_SSH_PORT = SshTarget().port
 
 @dataclass(frozen=True, slots=True)
 class NewDevice:
-    """A device to add; a profile or arch of None is left to the inventory's defaults."""
+    """A device to add; a profile or arch of None is left to the inventory's defaults.
+
+    So is an SSH port of 22: sshd's default, and what mDNS says when no record
+    gives sshd's port. Any other (balenaOS's 22222) is written as the device's own.
+    """
 
     id: str
     host: str
     profile: str | None = None
     arch: str | None = None
     note: str = ""  # written as a comment on the device's line
+    port: int = DEFAULT_SSH_PORT
 
 
 _HEADER = ("# fleet inventory, started by `fleet discover --add`; "
@@ -113,6 +119,9 @@ def _checked_new(d: NewDevice, path: Path) -> NewDevice:
     if not d.host or any(c.isspace() or not c.isprintable() for c in d.host):
         raise ConfigError(f"expected a host name or address, got {d.host!r}",
                           path=str(path), field=f"{where}.host")
+    if not 1 <= d.port <= 65535:
+        raise ConfigError(f"expected an SSH port from 1 to 65535, got {d.port}",
+                          path=str(path), field=f"{where}.ssh.port")
     if d.profile is not None and d.profile not in PROFILES:
         raise UnknownProfileError(d.profile, PROFILES, path=str(path), field=f"{where}.profile")
     try:
@@ -222,7 +231,7 @@ def _end_line(lines: list[str], at: int, nl: str) -> None:
 def _entries(devices: Iterable[NewDevice], col: int, step: int, nl: str, *, gap: str = "",
              ansible: bool = False) -> list[str]:
     """Block-style entries at column `col`, each after `gap`: `id:` and its note, then
-    host, profile and arch."""
+    host, profile, arch and an SSH port other than 22."""
     yaml = YAML(typ="rt")
     yaml.width = 4096  # a value on one line, however long
     yaml.indent(mapping=step)
@@ -231,6 +240,10 @@ def _entries(devices: Iterable[NewDevice], col: int, step: int, nl: str, *, gap:
     for d in devices:
         values = zip(names, (d.host, d.profile, d.arch), strict=True)
         body = CommentedMap([(name, value) for name, value in values if value is not None])
+        if d.port != DEFAULT_SSH_PORT:
+            # Ansible's connection var sits among the host's; fleet's has its own section.
+            body.update({ANSIBLE_SSH_NAMES["port"]: d.port} if ansible
+                        else {"ssh": CommentedMap([("port", d.port)])})
         buf = io.StringIO()
         yaml.dump(CommentedMap([(d.id, body)]), buf)  # quotes what needs it: '123', 'null'
         first, *rest = buf.getvalue().splitlines()
@@ -264,7 +277,8 @@ def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Pat
     new = after.devices[n:]
     as_asked = len(new) == len(added) and all(
         (d.id, d.host) == (a.id, a.host) and a.profile in (None, d.profile.name)
-        and a.arch in (None, d.arch) for d, a in zip(new, added, strict=True))
+        and a.arch in (None, d.arch) and a.port in (DEFAULT_SSH_PORT, d.ssh.port)
+        for d, a in zip(new, added, strict=True))
     kept = (after.devices[:n], after.groups, after.broker) == (
         before.devices, before.groups, before.broker)
     if not (as_asked and kept):
