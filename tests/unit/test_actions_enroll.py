@@ -32,10 +32,10 @@ def write_inventory(tmp_path: Path, *device_ids: str, default_profile: bool = Tr
     return path
 
 
-def board(device_id: str, address: str, *, agent: bool = False) -> DeviceSeen:
+def board(device_id: str, address: str, *, agent: bool = False, port: int = 22) -> DeviceSeen:
     advert = Advert(device_id, "pi4b-8g", "Raspberry Pi 4 Model B", Arch.ARM64, 8192, 32768,
                     "", "0.1", device_id) if agent else None
-    return DeviceSeen(device_id, f"{device_id}.local", (address,), 22, advert, BY_NAME)
+    return DeviceSeen(device_id, f"{device_id}.local", (address,), port, advert, BY_NAME)
 
 
 def on_mdns(*boards: DeviceSeen, asked: list[Sequence[str]] | None = None) -> Scanner:
@@ -173,9 +173,22 @@ def test_the_probe_logs_in_as_the_inventory_would_and_a_failed_one_says_why(
                                                            board("orin-2", "10.0.0.22")), TODAY))
     assert [(d.id, d.host, d.ssh.user) for d in boards.probed] == [
         ("orin-1", "10.0.0.21", "nvidia")]
+    assert boards.probed[0].ssh.port == 22
     by_id = {p.device: p for p in done.proposals}
     assert by_id["orin-1"].proposed == "jetson-orin-nano-8g" and by_id["orin-1"].used
     assert by_id["orin-2"].proposed is None
     assert "could not read its model: " in by_id["orin-2"].reason
     assert "no route to host" in by_id["orin-2"].reason
     assert done.added == ("orin-1", "orin-2")  # orin-2 with the inventory's default profile
+
+
+def test_a_board_on_another_ssh_port_is_probed_enrolled_and_added_on_it(tmp_path: Path) -> None:
+    path = write_inventory(tmp_path)
+    boards = Boards(models={"balena": PI4_4G})
+    done = use_case.enroll(inventory.load(path), [], SETTINGS, boards,
+                           all_new=use_case.AllNew(on_mdns(board("balena", "10.0.0.12",
+                                                                 port=22222)), TODAY))
+    assert done.ok and done.added == ("balena",)
+    assert [(d.id, d.ssh.port) for d in boards.probed] == [("balena", 22222)]
+    added = inventory.load(path).device("balena")
+    assert (added.ssh.port, added.profile.name) == (22222, "pi4b-4g")
