@@ -328,7 +328,8 @@ zc.close()
 """
 
 
-def test_a_balena_board_keeps_its_ssh_records_port_in_either_order(lab: Lab) -> None:
+def test_a_balena_board_keeps_its_ssh_records_port_in_either_order_and_is_added_with_it(
+        lab: Lab, tmp_path: Path, known_hosts: Path) -> None:
     bare = lab_device(lab, BARE[0])
     responder = subprocess.Popen(
         ["nsenter", f"--net=/run/netns/{lab.spec.netns(bare)}", sys.executable, "-c", BALENA,
@@ -342,11 +343,22 @@ def test_a_balena_board_keeps_its_ssh_records_port_in_either_order(lab: Lab) -> 
                        for b in ("balena-a", "balena-b"))
 
         events, _ = asyncio.run(collect(settled, 15.0))
+        path = tmp_path / "inventory.yaml"
+        path.write_text(lab.spec.inventory.read_text().replace(
+            "defaults:\n", "defaults:\n  profile: pi4b-4g\n"))
+        report = json.loads(fleet(lab, "discover", "--add", "--json", "--interface", BRIDGE,
+                                  inv=path, known_hosts=known_hosts).stdout)
     finally:
         responder.communicate("", timeout=10)
     last = last_seen(events)
     for board in ("balena-a", "balena-b"):
         assert (last[board].port, last[board].source) == (22222, "_ssh._tcp.local."), board
+    assert {"balena-a", "balena-b"} <= set(report["added"])
+    added = inventory.load(path)
+    for board in ("balena-a", "balena-b"):
+        assert (added.device(board).host, added.device(board).ssh.port) == (bare.ip, 22222)
+    # The agents' boards were in the inventory already, on sshd's usual port.
+    assert {added.device(a).ssh.port for a in AGENTS} == {22}
 
 
 def last_seen(events: list[Event]) -> dict[str, DeviceSeen]:
