@@ -32,8 +32,9 @@ from fleet.deploy.images import chain_ids
 from fleet.errors import FleetError
 from fleet.model import Device
 from fleet.ssh import playbooks
-from fleet.ssh.connection import Connection, SshConnection
+from fleet.ssh.connection import Connection
 from fleet.ssh.hostkeys import KnownHosts
+from fleet.ssh.local import connect
 
 OUTCOMES = ("reclaimed", "skipped", "failed")
 SCAN_TIMEOUT_S = 120
@@ -302,7 +303,7 @@ def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
                    choose: Callable[[Reclaim], Reclaim] = lambda r: r,
                    timeout: float = 10.0) -> DeviceCleanup:
     """`clean_device` over a pinned SSH session."""
-    return clean_device(device, lambda d: SshConnection(d, known, timeout=timeout), rules,
+    return clean_device(device, lambda d: connect(d, known, timeout=timeout), rules,
                         apply=apply, chosen=chosen, choose=choose)
 
 

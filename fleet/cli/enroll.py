@@ -86,7 +86,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from fleet.config import inventory
     from fleet.deploy import agent_build, enroll
     from fleet.ssh import hostkeys
-    from fleet.ssh.connection import SshConnection
+    from fleet.ssh.local import connect
 
     at_least_one(args.parallel, "--parallel")
     if not args.devices and not args.all_new:
@@ -105,7 +105,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, disable=args.json or not err.is_terminal, transient=True) as bars:
         done = use_case.enroll(inv, args.devices, settings,
-                               lambda d: SshConnection(d, known, timeout=args.timeout),
+                               lambda d: connect(d, known, timeout=args.timeout),
                                all_new=all_new, parallel=args.parallel, progress=Rows(bars))
     if args.json:
         print_json({"inventory": str(done.inventory), "added": list(done.added),

@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fleet.config.ansible import ANSIBLE_NAMES, ANSIBLE_SSH_NAMES
+from fleet.config.ansible import ANSIBLE_NAMES, ANSIBLE_PORT
 from fleet.config.inventory import is_ansible, load, read
 from fleet.config.yamlfile import parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
@@ -242,7 +242,7 @@ def _entries(devices: Iterable[NewDevice], col: int, step: int, nl: str, *, gap:
         body = CommentedMap([(name, value) for name, value in values if value is not None])
         if d.port != DEFAULT_SSH_PORT:
             # Ansible's connection var sits among the host's; fleet's has its own section.
-            body.update({ANSIBLE_SSH_NAMES["port"]: d.port} if ansible
+            body.update({ANSIBLE_PORT: d.port} if ansible
                         else {"ssh": CommentedMap([("port", d.port)])})
         buf = io.StringIO()
         yaml.dump(CommentedMap([(d.id, body)]), buf)  # quotes what needs it: '123', 'null'
