@@ -88,7 +88,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (
     _jetson("jetson-agx-xavier-32g", "NVIDIA Jetson AGX Xavier 32GB", "Xavier (Carmel)", 8,
             32768, 32, "eMMC", _VOLTA_512, _JETSON_XAVIER),
     _jetson("jetson-agx-xavier-64g", "NVIDIA Jetson AGX Xavier 64GB", "Xavier (Carmel)", 8,
-            65536, 64, "eMMC", _VOLTA_512, _JETSON_XAVIER),
+            65536, 32, "eMMC", _VOLTA_512, _JETSON_XAVIER),
     _jetson("jetson-orin-nano-4g", "NVIDIA Jetson Orin Nano 4GB",
             "Orin (Cortex-A78AE)", 6, 4096, 128, "NVMe", _AMPERE_512, _JETSON_ORIN),
     _jetson("jetson-orin-nano-8g", "NVIDIA Jetson Orin Nano 8GB",
@@ -128,9 +128,11 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                            "Carmel cores, 384-core Volta with 48 tensor cores, 16 GB eMMC "
                            f"on the production module); {_CUDA_GPUS}: 7.2; developer "
                            "kit's microSD: fleet's choice (64 GB)",
-    **{f"jetson-agx-xavier-{n}g": "NVIDIA Jetson AGX Xavier series data sheet "
-                                  f"({n} GB, eight Carmel cores, 512-core Volta with 64 "
-                                  f"tensor cores, {n} GB eMMC); {_CUDA_GPUS}: 7.2"
+    # The 64 GB module keeps the 32 GB module's 32 GB eMMC: only its LPDDR4x doubled.
+    **{f"jetson-agx-xavier-{n}g": "NVIDIA Jetson AGX Xavier series data sheet DS-09654-002 "
+                                  f"and the AGX Xavier 64GB module page ({n} GB LPDDR4x, "
+                                  "eight Carmel cores, 512-core Volta with 64 tensor cores, "
+                                  f"32 GB eMMC 5.1); {_CUDA_GPUS}: 7.2"
        for n in (32, 64)},
     **{f"jetson-orin-nano-{n}g": "NVIDIA Jetson Orin Nano series data sheet DS-11105-001 "
                                  f"({n} GB LPDDR5, six Cortex-A78AE, "
