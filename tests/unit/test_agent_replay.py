@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fleet.agent import once
+from fleet.health.view import FleetView
 from fleet.wire import decode_heartbeat
 
 BOARDS = Path(__file__).parents[1] / "data" / "boards"
@@ -143,3 +144,22 @@ def test_a_replays_disk_is_its_captured_df(tmp_path: Path) -> None:
     assert hb["disk_budget_mb"] == blocks // 1024
     assert hb["disk_used_mb"] + available // 1024 <= hb["disk_total_mb"] + 1
     assert not any(p.startswith("disk:") for p in hb["problems"])
+
+
+@pytest.mark.parametrize(("board", "profile"), [
+    ("pi4b", "pi4b-4g"),  # MemTotal 3743 MiB
+    ("pi5", None),  # no meminfo was published: a Pi 5 of which size is unknown
+    ("pi-zero-2w", "pi-zero-2w"),
+    ("jetson-nano", "jetson-nano-4g"),  # memory from tegrastats' RAM 3964 MB
+    ("jetson-orin-nano", "jetson-orin-nano-8g"),  # RAM 7620 MB
+    ("jetson-agx-orin", "jetson-agx-orin-64g"),  # RAM 62801 MB
+])
+def test_each_replayed_heartbeat_names_the_profile_the_board_is(board: str,
+                                                                 profile: str | None) -> None:
+    """The chain `fleet status` runs: the agent's heartbeat, the view, the board's identity."""
+    heartbeat = decode_heartbeat(json.dumps(replay(board)).encode())
+    view = FleetView()
+    view.heartbeat(board, heartbeat, at=0.0)
+    identity = view.devices[board].board()
+    assert identity is not None
+    assert identity.profile == profile, identity.reason
