@@ -27,7 +27,8 @@ from fleet.model import Arch
 from tests.integration.conftest import lab_fixture
 from tests.integration.lablib import Lab
 
-pytestmark = pytest.mark.integration
+# Cold, the first test's fixtures debootstrap both armhf roots: past the suite's 600 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 lab = lab_fixture("iarm", "10.235.0.0/24", "--devices", "1", "--no-agent")
 TAG = "fleet/agent:armv7-check"
