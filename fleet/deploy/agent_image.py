@@ -167,7 +167,7 @@ def pip_fetch(pins: list[Pin], platform: str | None, into: Path) -> None:
 
 
 def _check_sdists(build: Path, pins: list[Pin]) -> None:
-    """Each pin's sdist is in `build`, and is a file the lock accepts: nothing else is."""
+    """Each pin's sdist is in `build`, and its sha256 is one the lock pins."""
     for pin in pins:
         path = build / f"{pin.name.replace('-', '_')}-{pin.version}.tar.gz"
         if not path.is_file():
