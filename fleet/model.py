@@ -151,6 +151,7 @@ class SshTarget:
     user: str = "pi"
     port: int = 22
     key: Path | None = None
+    local: bool = False  # the controller's own machine: commands run here, not over SSH
 
 
 @dataclass(frozen=True, slots=True)

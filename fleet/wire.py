@@ -44,8 +44,14 @@ class WireImpedance(msgspec.Struct, frozen=True):
 
 
 class Gpu(msgspec.Struct, frozen=True):
+    """A Jetson's integrated GPU and the module's power (fields after load_pct may be absent)."""
+
     load_pct: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    # The module's input power: its input rail (VDD_IN, POM_5V_IN), or where it has none
+    # (AGX Xavier, AGX Orin) the sum of the supplies it monitors.
     power_mw: Count | None = None
+    freq_mhz: Count | None = None  # the GPU's clock now
+    rails_mw: dict[str, Count] = msgspec.field(default_factory=dict)  # every monitored rail
 
 
 class Containers(msgspec.Struct, frozen=True):
@@ -68,7 +74,7 @@ class Heartbeat(msgspec.Struct, frozen=True):
     disk_total_mb: MiB
     disk_budget_mb: MiB
     impedance: WireImpedance
-    temp_c: float | None = None
+    temp_c: float | None = None  # the board's main temperature: its hottest CPU/SoC zone
     throttled: list[str] | None = None  # Pi only: flags now and since boot
     gpu: Gpu | None = None  # Jetson only
     containers: Containers | None = None  # None: the board's dockerd did not answer
@@ -81,6 +87,9 @@ class Heartbeat(msgspec.Struct, frozen=True):
     # What the board says it is (a device tree's model, a Jetson's nv_tegra_release), so a
     # board whose inventory profile disagrees can be flagged. None where it says nothing.
     model: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    # Every temperature sensor the board has (thermal zones by type, or tegrastats' names);
+    # temp_c is the main one of them. None from agents older than the field.
+    temps_c: dict[str, float] | None = None
 
 
 CommandKind = Literal["ping", "start", "stop", "restart"]

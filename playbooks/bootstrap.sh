@@ -24,6 +24,8 @@ CONFIG=$CONFIG_DIR/agent.env
 PASSWORD=$CONFIG_DIR/mqtt-password
 PASSWORD_MOUNT=/run/secrets/fleet-mqtt-password
 HOST_KEY=/etc/ssh/ssh_host_ed25519_key.pub
+DEVICE_TREE=/sys/firmware/devicetree/base
+DEVICE_TREE_MOUNT=/fleet/device-tree
 SOCKET=/var/run/docker.sock
 NAME=fleet-agent
 AGENT_USER=65534
@@ -166,6 +168,13 @@ fleet_agent() {
     set -- --network host --restart unless-stopped --user "$AGENT_USER:$AGENT_USER" \
         --group-add "$gid" --env-file "$CONFIG" --volume "$SOCKET:/var/run/docker.sock"
     if [ -f "$HOST_KEY" ]; then set -- "$@" --volume "$HOST_KEY:$HOST_KEY:ro"; fi
+    # Docker masks /sys/firmware in every container, and /proc/device-tree links into it: the
+    # board's device tree (what it says it is) goes where the agent looks instead. Pi and
+    # Jetson boards have one. The rest the agent reads (thermal zones, the Pi's get_throttled,
+    # a Jetson's GPU load and power monitors) is in the read-only /sys every container has.
+    if [ -d "$DEVICE_TREE" ]; then
+        set -- "$@" --volume "$DEVICE_TREE:$DEVICE_TREE_MOUNT:ro"
+    fi
     if [ -f "$PASSWORD" ]; then set -- "$@" --volume "$PASSWORD:$PASSWORD_MOUNT:ro"; fi
     # The label says what the container was made from: the same run, image, config and password.
     config_hash=$({

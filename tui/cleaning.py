@@ -16,8 +16,8 @@ from fleet.cleanup.rules import Category, Disk, Item, Reclaim, Rules
 from fleet.config import paths
 from fleet.deploy.apply import Connect
 from fleet.model import Device, Inventory
-from fleet.ssh import hostkeys
-from fleet.ssh.connection import Connection, SshConnection
+from fleet.ssh import hostkeys, local
+from fleet.ssh.connection import Connection
 from tui.client import CleanupItem, CleanupResult, CleanupScan
 
 PARALLEL = 8
@@ -74,7 +74,7 @@ class SshCleaner:
         known = hostkeys.KnownHosts(paths.known_hosts(self._known_path))
 
         def connect(device: Device) -> Connection:
-            return SshConnection(device, known, timeout=self._timeout)
+            return local.connect(device, known, timeout=self._timeout)
 
         return connect
 

@@ -17,7 +17,7 @@ from fleet.deploy.images import ImageSource
 from fleet.health import store
 from fleet.model import Inventory
 from fleet.ssh import hostkeys
-from fleet.ssh.connection import SshConnection
+from fleet.ssh.local import connect
 from tui.client import DeployEvent, DeployOutcome, DeviceOutcome, OnProgress
 from tui.embedded import Deployer
 
@@ -65,7 +65,7 @@ def deployer(inventory: Inventory, store_path: Path | None,
 
     def run(stack_path: str, on_progress: OnProgress, dry_run: bool) -> DeployOutcome:
         known = hostkeys.KnownHosts(paths.known_hosts(known_hosts))
-        using = Collaborators(lambda d: SshConnection(d, known, timeout=TIMEOUT_S),
+        using = Collaborators(lambda d: connect(d, known, timeout=TIMEOUT_S),
                               ImageSource.from_env(), lambda: store.Store(store_path),
                               progress=Forward(on_progress))
         return outcome(deploy(stack.load_stack(stack_path), inventory.devices, using,

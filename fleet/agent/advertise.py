@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 # Interfaces that never face the LAN: loopback, container bridges and their veths.
 _INTERNAL_PREFIXES = ("lo", "docker", "br-", "veth", "cni", "flannel", "virbr")
-_DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 
 
 def lan_addresses(interfaces: Iterable[tuple[str, str]]) -> list[str]:
@@ -45,14 +44,6 @@ def _interfaces() -> list[tuple[str, str]]:
             for ip in adapter.ips if isinstance(ip.ip, str)]
 
 
-def board_model(profile: Profile, device_tree: Path = _DEVICE_TREE_MODEL) -> str:
-    """What the board says it is (a Pi's or Jetson's device tree), else its profile's model."""
-    try:
-        return device_tree.read_bytes().rstrip(b"\0").decode("utf-8", "replace").strip()
-    except OSError:
-        return profile.model
-
-
 def host_key_fingerprint(path: Path) -> str:
     """The fingerprint of sshd's public host key, or "" (and a warning) if it cannot be read."""
     try:
@@ -63,9 +54,12 @@ def host_key_fingerprint(path: Path) -> str:
         return ""
 
 
-def advert(device_id: str, profile: Profile, *, ssh_port: int, host_key: Path) -> Advert:
+def advert(device_id: str, profile: Profile, *, ssh_port: int, host_key: Path,
+           model: str | None = None) -> Advert:
+    """`model` is what the board says it is (fleet.agent.board), "" where it says nothing:
+    never the profile's, so that a controller can tell the two apart."""
     return Advert(
-        id=device_id, profile=profile.name, model=board_model(profile),
+        id=device_id, profile=profile.name, model=model or "",
         arch=Arch.parse(platform.machine()), mem_mb=profile.total.mem_mb,
         storage_mb=profile.total.disk_mb, gpu=profile.gpu.name if profile.gpu else "",
         agent=__version__, host=socket.gethostname().split(".")[0], ssh_port=ssh_port,

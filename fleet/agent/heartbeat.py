@@ -12,6 +12,7 @@ from fleet.wire import SCHEMA, Containers, Gpu, Heartbeat, WireImpedance
 # Below either, a board can no longer pull an image or write its logs.
 DISK_FULL_PCT = 1.0
 DISK_FULL_MB = 50
+MODEL_CHARS = 128  # the wire's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +23,19 @@ class Readings:
     load1: float
     memory: Memory
     disk: Disk
-    temp_c: float | None = None
+    temp_c: float | None = None  # the main one of temps
+    temps: dict[str, float] = field(default_factory=dict)  # every sensor, by name
     throttled: tuple[str, ...] | None = None
     gpu: Gpu | None = None
     containers: Containers | None = None  # None: dockerd did not answer
+    model: str | None = None  # what the board says it is
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
 def disk_full(disk: Disk) -> bool:
-    return disk.free_mb < DISK_FULL_MB or disk.free_mb * 100 < disk.total_mb * DISK_FULL_PCT
+    """Too little left to work with; a disk not measured (total 0) is unknown, not full."""
+    low = disk.free_mb < DISK_FULL_MB or disk.free_mb * 100 < disk.total_mb * DISK_FULL_PCT
+    return disk.total_mb > 0 and low
 
 
 def wire_impedance(imp: Impedance) -> WireImpedance:
@@ -62,5 +67,6 @@ def assemble(seq: int, clock: float, readings: Readings, budget: Resources,
         temp_c=None if readings.temp_c is None else round(readings.temp_c, 1),
         throttled=None if readings.throttled is None else list(readings.throttled),
         gpu=readings.gpu, containers=readings.containers, problems=problems,
-        interval_s=interval_s, run=run,
+        interval_s=interval_s, run=run, model=readings.model and readings.model[:MODEL_CHARS],
+        temps_c={name: round(t, 1) for name, t in readings.temps.items()} or None,
     )

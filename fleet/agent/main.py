@@ -1,9 +1,9 @@
 """`fleet agent` / `python -m fleet.agent`: wire the parts together and beat until SIGTERM.
 
 Threads: paho's network thread (presence, pings, command intake), one
-command worker, tegrastats' reader on a Jetson, zeroconf's, which answers
-mDNS queries, and this main thread, which sends heartbeats and is the only
-one that handles signals.
+command worker, zeroconf's, which answers mDNS queries, and this main
+thread, which sends heartbeats and is the only one that handles signals.
+`--once` prints one heartbeat instead (fleet.agent.once).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from fleet.agent.agent import Agent
 from fleet.agent.config import AgentConfig, parse_args
 from fleet.agent.engine import Engine
 from fleet.agent.link import Link
-from fleet.agent.probe import Probe, Tegrastats
+from fleet.agent.probe import Probe
 from fleet.agent.tracker import Tracker
 from fleet.agent.worker import Worker
 from fleet.wire import encode
@@ -31,6 +32,11 @@ log = logging.getLogger("fleet.agent")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the agent; 0 after a clean stop (SIGTERM or SIGINT), 2 for bad arguments."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--once" in argv:
+        from fleet.agent import once
+
+        return once.main(argv)
     try:
         config = parse_args(argv)
     except SystemExit as e:  # argparse: 0 for --help, 2 for a bad option
@@ -52,10 +58,8 @@ def run(config: AgentConfig, stop: threading.Event) -> None:
     """Heartbeat every interval until `stop` is set, then leave cleanly (`offline` first)."""
     engine = Engine(config.docker_socket)
     tracker = Tracker()
-    tegrastats_exe = shutil.which("tegrastats")
-    tegrastats = Tegrastats(tegrastats_exe, config.interval_s) if tegrastats_exe else None
     probe = Probe(engine=engine, disk_path=config.disk_path, memory_cgroup=config.memory_cgroup,
-                  vcgencmd=shutil.which("vcgencmd"), tegrastats=tegrastats)
+                  vcgencmd=shutil.which("vcgencmd"))
     agent: Agent | None = None
 
     def on_command(payload: bytes) -> None:
@@ -70,12 +74,10 @@ def run(config: AgentConfig, stop: threading.Event) -> None:
                   alive_file=config.alive_file)
     log.info("agent %s (%s) for broker %s:%s, every %s s", config.device_id,
              config.profile.name, config.host, config.port, config.interval_s)
-    if tegrastats:
-        tegrastats.start()
     worker.start()
     link.start()
     advertiser = Advertiser(advert(config.device_id, config.profile, ssh_port=config.ssh_port,
-                                   host_key=config.ssh_host_key),
+                                   host_key=config.ssh_host_key, model=probe.model),
                             config.advertise_addresses) if config.advertise else None
     try:
         if advertiser:
@@ -90,5 +92,3 @@ def run(config: AgentConfig, stop: threading.Event) -> None:
             advertiser.stop()
         worker.stop()
         link.stop()
-        if tegrastats:
-            tegrastats.stop()

@@ -1,29 +1,27 @@
-"""Reads the board: /proc, a memory cgroup, statvfs, thermal and throttle sensors, tegrastats.
+"""Reads the board: /proc, a memory cgroup, statvfs, its sensors (fleet.agent.board), dockerd.
 
 The IO edge of the heartbeat: each reader that fails becomes a line in the
 heartbeat's `problems`, never an exception, so a board with a dead dockerd
-or a missing sensor still reports everything else.
+or a missing sensor still reports everything else. A Jetson's GPU and power
+come from sysfs, as tegrastats reads them, so no child process runs per
+heartbeat and no root is needed; a replayed tree may give tegrastats'
+captured output instead.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 from fleet.agent import readings
+from fleet.agent.board import CAPTURED_DF, Board
 from fleet.agent.engine import Engine, EngineError
-from fleet.agent.hardware import parse_tegrastats, parse_thermal_zone, parse_throttled
+from fleet.agent.hardware import JetsonStats, input_power_mw, main_temperature, parse_throttled
 from fleet.agent.heartbeat import Readings
 from fleet.agent.readings import CpuTimes, Disk, Memory
 from fleet.wire import Containers, Gpu
 
-log = logging.getLogger(__name__)
-
-THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
-THROTTLE_FILE = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 COMMAND_TIMEOUT_S = 2.0
 
 
@@ -31,63 +29,19 @@ def _read(path: Path) -> str:
     return path.read_text()
 
 
-class Tegrastats:
-    """A long-running `tegrastats --interval MS` child; a thread keeps its latest line.
-
-    Long-running because each tegrastats start costs a second of sampling.
-    """
-
-    def __init__(self, executable: str, interval_s: float) -> None:
-        self._argv = [executable, "--interval", str(max(100, round(interval_s * 1000)))]
-        self._latest: Gpu | None = None
-        self._child: subprocess.Popen[str] | None = None
-
-    @property
-    def latest(self) -> Gpu | None:
-        return self._latest
-
-    def start(self) -> None:
-        try:
-            self._child = subprocess.Popen(self._argv, stdout=subprocess.PIPE,
-                                           stderr=subprocess.DEVNULL, text=True)
-        except OSError as e:
-            log.warning("tegrastats did not start: %s", e)
-            return
-        threading.Thread(target=self._follow, args=(self._child,), name="fleet-agent-tegrastats",
-                         daemon=True).start()
-
-    def _follow(self, child: subprocess.Popen[str]) -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            try:
-                stats = parse_tegrastats(line)
-            except ValueError:
-                continue
-            self._latest = (None if stats.gpu_load_pct is None else
-                            Gpu(load_pct=min(100, stats.gpu_load_pct), power_mw=stats.power_in_mw))
-        self._latest = None  # it exited: no figure is better than a stale one
-
-    def stop(self) -> None:
-        if self._child is not None and self._child.poll() is None:
-            self._child.terminate()
-            self._child.wait(COMMAND_TIMEOUT_S)
-
-
 class Probe:
     """One round of readings per call; keeps the previous CPU times for the delta."""
 
-    def __init__(self, *, engine: Engine, disk_path: str, memory_cgroup: Path | None = None,
-                 proc: Path = Path("/proc"), thermal_zone: Path = THERMAL_ZONE,
-                 throttle_file: Path = THROTTLE_FILE, vcgencmd: str | None = None,
-                 tegrastats: Tegrastats | None = None) -> None:
+    def __init__(self, *, engine: Engine, disk_path: str | None,
+                 memory_cgroup: Path | None = None,
+                 root: Path = Path("/"), vcgencmd: str | None = None) -> None:
         self._engine = engine
         self._disk_path = disk_path
         self._cgroup = memory_cgroup
-        self._proc = proc
-        self._thermal_zone = thermal_zone
-        self._throttle_file = throttle_file
+        self._proc = root / "proc"
+        self._board = Board(root)
         self._vcgencmd = vcgencmd
-        self._tegrastats = tegrastats
+        self.model = self._board.model()  # read once: a board does not change what it is
         self._cpu: CpuTimes | None = self._cpu_times()
 
     def _cpu_times(self) -> CpuTimes | None:
@@ -104,17 +58,34 @@ class Probe:
             load1 = readings.parse_loadavg(_read(self._proc / "loadavg"))
         except (OSError, ValueError, IndexError):
             load1 = 0.0
+        captured = self._board.captured_tegrastats()
+        temps = self._board.temperatures() or (captured.temps_c if captured else {})
         return Readings(
-            cpu_pct=cpu, load1=load1, memory=self._memory(problems), disk=self._disk(problems),
-            temp_c=self._temperature(), throttled=self._throttled(problems),
-            gpu=self._tegrastats.latest if self._tegrastats else None,
-            containers=self._containers(problems), problems=tuple(problems),
+            cpu_pct=cpu, load1=load1, memory=self._memory(problems, captured),
+            disk=self._disk(problems),
+            temp_c=main_temperature(temps), temps=temps, throttled=self._throttled(problems),
+            gpu=self._gpu(captured), containers=self._containers(problems), model=self.model,
+            problems=tuple(problems),
         )
 
-    def _memory(self, problems: list[str]) -> Memory:
+    def _gpu(self, captured: JetsonStats | None) -> Gpu | None:
+        if captured is not None and captured.gpu_load_pct is not None:
+            return Gpu(load_pct=min(100, captured.gpu_load_pct), power_mw=captured.power_in_mw,
+                       freq_mhz=captured.gpu_freq_mhz, rails_mw=captured.rails_mw)
+        found = self._board.gpu()
+        if found is None:
+            return None  # not a Jetson
+        load, freq_mhz = found
+        rails = self._board.rails()
+        return Gpu(load_pct=round(load, 1), power_mw=input_power_mw(rails), freq_mhz=freq_mhz,
+                   rails_mw=rails)
+
+    def _memory(self, problems: list[str], captured: JetsonStats | None = None) -> Memory:
         try:
             host = readings.parse_meminfo(_read(self._proc / "meminfo"))
         except (OSError, ValueError) as e:
+            if captured is not None:  # a replayed Jetson: tegrastats' RAM is /proc/meminfo's
+                return Memory(used_mb=captured.ram_used_mb, total_mb=captured.ram_total_mb)
             problems.append(f"memory: {e}")
             return Memory(0, 0)
         if self._cgroup is None:
@@ -135,6 +106,8 @@ class Probe:
                                         _read(cgroup / "memory.limit_in_bytes"))
 
     def _disk(self, problems: list[str]) -> Disk:
+        if self._disk_path is None:
+            return self._captured_disk(problems)
         try:
             st = os.statvfs(self._disk_path)
         except OSError as e:
@@ -142,20 +115,26 @@ class Probe:
             return Disk(0, 0, 0)
         return readings.disk_usage(st.f_blocks, st.f_bfree, st.f_bavail, st.f_frsize)
 
-    def _temperature(self) -> float | None:
+    def _captured_disk(self, problems: list[str]) -> Disk:
+        """A replayed board's disk, from its captured df; never this machine's."""
+        text = self._board.captured(CAPTURED_DF)
+        if text is None:
+            problems.append(f"disk: unknown (no {CAPTURED_DF} in the replayed tree)")
+            return Disk(0, 0, 0)
         try:
-            return parse_thermal_zone(_read(self._thermal_zone))
-        except (OSError, ValueError):
-            return None  # no sensor (a lab device, a VM): not a problem
+            return readings.parse_df(text)
+        except ValueError as e:
+            problems.append(f"disk: {CAPTURED_DF}: {e}")
+            return Disk(0, 0, 0)
 
     def _throttled(self, problems: list[str]) -> tuple[str, ...] | None:
+        """From the firmware's sysfs file; vcgencmd (a child process) only where it is absent."""
         try:
-            if self._vcgencmd:
+            text = self._board.throttle_word()
+            if text is None and self._vcgencmd:
                 text = subprocess.run([self._vcgencmd, "get_throttled"], capture_output=True,
                                       text=True, timeout=COMMAND_TIMEOUT_S, check=True).stdout
-            elif self._throttle_file.exists():
-                text = _read(self._throttle_file)
-            else:
+            if text is None:
                 return None  # not a Pi
             return parse_throttled(text).flags()
         except (OSError, ValueError, subprocess.SubprocessError) as e:

@@ -65,7 +65,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from fleet.config import inventory
     from fleet.render.cleanup import cleanup_json, render
     from fleet.ssh import hostkeys
-    from fleet.ssh.connection import SshConnection
+    from fleet.ssh.local import connect
 
     if not args.devices and not args.all:
         raise ConfigError("name the devices or groups to clean, or pass --all")
@@ -90,7 +90,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             status.start()
             return agreed
 
-        done = cleaning.cleanup(devices, lambda d: SshConnection(d, known, timeout=args.timeout),
+        done = cleaning.cleanup(devices, lambda d: connect(d, known, timeout=args.timeout),
                                 rules, apply=args.apply, confirm=confirm if ask else None,
                                 parallel=args.parallel)
     if done.declined:

@@ -61,7 +61,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from fleet.render.deploy import Bars, render_diff, render_results
     from fleet.render.plan import render as render_plan
     from fleet.ssh import hostkeys
-    from fleet.ssh.connection import SshConnection
+    from fleet.ssh.local import connect
 
     at_least_one(args.parallel, "--parallel")
     wanted = load(args.stack, args)
@@ -79,7 +79,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                 bars.start()
 
         done = deploy(wanted, inv.devices, Collaborators(
-            lambda d: SshConnection(d, known, timeout=args.timeout), source,
+            lambda d: connect(d, known, timeout=args.timeout), source,
             lambda: store.Store(Path(args.store) if args.store else None), progress=Bars(bars)),
             Options(args.dry_run, args.make_room, args.parallel, args.seed), before_acting=show)
     if args.json:

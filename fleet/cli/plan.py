@@ -50,7 +50,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from fleet.config import inventory, resources
     from fleet.deploy.images import ImageSource
     from fleet.ssh import hostkeys
-    from fleet.ssh.connection import SshConnection
+    from fleet.ssh.local import connect
 
     wanted = load(args.stack, args)
     if args.strict:
@@ -59,7 +59,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     boards = None
     if args.boards:
         known = hostkeys.KnownHosts(paths.known_hosts(args.known_hosts))
-        boards = Boards(lambda d: SshConnection(d, known, timeout=args.timeout),
+        boards = Boards(lambda d: connect(d, known, timeout=args.timeout),
                         ImageSource.from_env([Path(p) for p in args.images]))
     reading = err.status(f"fleet plan: reading {len(devices)} board(s) over SSH")
     with reading if boards else contextlib.nullcontext():

@@ -1,19 +1,27 @@
-"""The inventory file -> Devices, in fleet's own format or as an Ansible YAML inventory.
+"""The inventory file -> Devices: fleet's own format, or an Ansible inventory (YAML or INI).
 
-This module, with its private helper fleet.config.ansible, is the only code that
-knows either format (fleet.config.inventory_add writes new devices into fleet's). Every
-error is a ConfigError naming the file, the line and the field, and saying
-what was expected.
+This module, with its private helpers fleet.config.ansible* (Ansible's YAML and
+INI readers, its group_vars/ and host_vars/ beside the file, its variable
+precedence), is the only code that knows these formats
+(fleet.config.inventory_add writes new devices into fleet's). Every error is a
+ConfigError naming the file, the line and the field, and saying what was
+expected.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
 from fleet.config import ansible as _ansible
+from fleet.config import ansible_hosts as _ansible_hosts
+from fleet.config import ansible_ini as _ansible_ini
+from fleet.config.ansible_graph import Graph
+from fleet.config.ansible_vars import VarsFiles
 from fleet.config.yamlfile import Node, parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError, unknown_hint
 from fleet.model import Arch, Broker, Device, Inventory, Profile, SshTarget, validate_device_id
@@ -23,8 +31,12 @@ _MISSING_FILE = ("no such file; point fleet at your inventory with --inventory P
                  "FLEET_INVENTORY=PATH (inventory.example.yaml shows the format)")
 
 
+# Ansible reads these as YAML only; any other name as INI; no extension, either.
+_YAML_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
 def load(path: Path | str) -> Inventory:
-    """Read the inventory at `path`, in fleet's format or Ansible's."""
+    """Read the inventory at `path`, in fleet's format or Ansible's (with its group_vars/)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -32,24 +44,33 @@ def load(path: Path | str) -> Inventory:
         raise ConfigError(_MISSING_FILE, path=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the inventory: {e}", path=str(path)) from None
-    return loads(text, path)
+    return loads(text, path, beside=path.parent)
 
 
-def loads(text: str, path: Path | str = "<string>") -> Inventory:
-    """Parse inventory text; `path` is for messages and for relative key paths."""
+def loads(text: str, path: Path | str = "<string>", *, beside: Path | None = None) -> Inventory:
+    """Parse inventory text; `path` is for messages, relative key paths and the format
+    (by its extension, as Ansible picks); an Ansible inventory's group_vars/ and
+    host_vars/ are read from the directory `beside`, if given."""
     path = Path(path)
-    return read(parse(text, str(path)), path)
+    suffix = path.suffix.lower()
+    if suffix not in _YAML_SUFFIXES and (suffix or _ansible_ini.looks_like_ini(text)):
+        return _from_ini(text, path, beside)
+    root = parse(text, str(path))
+    if suffix or root.value is None or isinstance(root.value, dict):
+        return read(root, path, beside)
+    # No extension and not a mapping: a host name or a few, one a line, as INI.
+    return _from_ini(text, path, beside)
 
 
-def read(root: Node, path: Path) -> Inventory:
-    """The inventory in a parsed file, in either format."""
+def read(root: Node, path: Path, beside: Path | None = None) -> Inventory:
+    """The inventory in a parsed YAML file, in either format."""
     if root.value is None:
         raise root.error("the file is empty; expected a mapping with 'devices' "
                          "(see inventory.example.yaml) or an Ansible inventory")
     if not isinstance(root.value, dict):
         raise root.expected("a mapping with 'devices' or an Ansible inventory at the top")
     if is_ansible(root.value):
-        return _from_ansible(root, path)
+        return _from_ansible(_ansible.read(root), path, beside)
     return _native(root, path)
 
 
@@ -100,8 +121,11 @@ def _file(node: Node, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _ssh(fields: Mapping[str, Node], base: Path) -> SshTarget:
+def _ssh(fields: Mapping[str, Node], base: Path, local: bool = False) -> SshTarget:
     default = SshTarget()
+    if local:
+        # Run on this machine: as whoever runs fleet, as Ansible's local connection does.
+        return SshTarget(user=pwd.getpwuid(os.geteuid()).pw_name, local=True)
     return SshTarget(
         user=fields["user"].text("a user name") if "user" in fields else default.user,
         port=fields["port"].integer(1, 65535) if "port" in fields else default.port,
@@ -110,7 +134,7 @@ def _ssh(fields: Mapping[str, Node], base: Path) -> SshTarget:
 
 
 def _device(device_id: str, spec: Mapping[str, Node], ssh: Mapping[str, Node],
-            labels: Mapping[str, Node], base: Path) -> Device:
+            labels: Mapping[str, Node], base: Path, local: bool = False) -> Device:
     """A Device from nodes under fleet's names: host, profile, storage_gb, arch, site."""
     profile = _profile(spec["profile"])
     if "storage_gb" in spec:
@@ -120,7 +144,7 @@ def _device(device_id: str, spec: Mapping[str, Node], ssh: Mapping[str, Node],
         host=spec["host"].text("a host name or address"),
         profile=profile,
         arch=_arch(spec["arch"]) if "arch" in spec else profile.arch,
-        ssh=_ssh(ssh, base),
+        ssh=_ssh(ssh, base, local),
         site=spec["site"].text("a site name") if "site" in spec else "default",
         labels=MappingProxyType({k: v.scalar_text() for k, v in labels.items()}),
     )
@@ -218,7 +242,7 @@ def _broker(node: Node, base: Path) -> Broker:
     )
 
 
-# -- Ansible's YAML inventory (read by fleet.config.ansible) -----------------------------
+# -- Ansible's inventory, YAML or INI (read by fleet.config.ansible*) ----------------------
 
 def is_ansible(top: Mapping[object, object]) -> bool:
     """`all` at the top, or nothing but mappings of hosts/children/vars."""
@@ -233,8 +257,13 @@ def is_ansible(top: Mapping[object, object]) -> bool:
         isinstance(v, dict) and v and set(v) <= set(_ansible.GROUP_KEYS) for v in groups)
 
 
-def _from_ansible(root: Node, path: Path) -> Inventory:
-    hosts, group_keys = _ansible.read(root)
-    devices = [_device(h.device_id, h.fields, h.ssh, h.labels, path.parent) for h in hosts]
+def _from_ini(text: str, path: Path, beside: Path | None) -> Inventory:
+    return _from_ansible(_ansible_ini.read(text, str(path)), path, beside)
+
+
+def _from_ansible(graph: Graph, path: Path, beside: Path | None) -> Inventory:
+    hosts, group_keys = _ansible_hosts.hosts(graph, VarsFiles(beside))
+    devices = [_device(h.device_id, h.fields, h.ssh, h.labels, path.parent, h.local)
+               for h in hosts]
     groups = {name: [h.device_id for h in hosts if name in h.groups] for name in group_keys}
     return _inventory(path, devices, groups, group_keys)

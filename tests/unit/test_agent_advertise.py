@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.agent.advertise import advert, board_model, host_key_fingerprint, lan_addresses
+from fleet.agent.advertise import advert, host_key_fingerprint, lan_addresses
 from fleet.agent.config import parse_args
 from fleet.profiles import get
 
@@ -20,12 +20,12 @@ def test_only_lan_ipv4_addresses_are_published_once_each() -> None:
     ]) == ["192.168.1.20", "192.168.1.21"]
 
 
-def test_the_model_comes_from_the_device_tree_else_the_profile(tmp_path: Path) -> None:
-    tree = tmp_path / "model"
-    tree.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\0")
+def test_the_model_is_the_boards_own_never_the_profiles() -> None:
     pi = get("pi4b-8g")
-    assert board_model(pi, tree) == "Raspberry Pi 4 Model B Rev 1.4"
-    assert board_model(pi, tmp_path / "none") == pi.model
+    said = advert("pi-1", pi, ssh_port=22, host_key=Path("/none"),
+                  model="Raspberry Pi 4 Model B Rev 1.4")
+    assert said.model == "Raspberry Pi 4 Model B Rev 1.4"
+    assert advert("pi-1", pi, ssh_port=22, host_key=Path("/none"), model=None).model == ""
 
 
 def test_the_fingerprint_is_ssh_keygens_or_empty(tmp_path: Path) -> None:
