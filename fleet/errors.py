@@ -8,6 +8,7 @@
     ├── SshError                talking to a board over SSH failed
     │   ├── SshConnectError     no SSH server at host:port (refused, timed out, not SSH)
     │   ├── SshAuthError        the board refused fleet's login (user, key)
+    │   ├── SudoError           the login is not root and `sudo -n` would not make it root
     │   └── HostKeyError        a host key fleet will not trust; carries every fingerprint
     │       ├── HostKeyChangedError     a pinned board offers a different key: a hard stop
     │       ├── HostKeyMismatchError    first contact, and the key is not the one advertised
@@ -89,6 +90,19 @@ class SshAuthError(SshError):
         self.user = user
         super().__init__(f"{device_id}: login as {user!r} refused ({reason}); check the "
                          "inventory's ssh.user and ssh.key, and the board's authorized_keys")
+
+
+class SudoError(SshError):
+    """The board's login is not root and `sudo -n` refused it: the message says what to configure.
+
+    fleet.ssh.sudo recognises sudo's own words and writes the message, in one place for
+    every action that needs root on a board.
+    """
+
+    def __init__(self, device_id: str, user: str, message: str) -> None:
+        self.device_id = device_id
+        self.user = user
+        super().__init__(message)
 
 
 class HostKeyError(SshError):

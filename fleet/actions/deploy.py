@@ -120,8 +120,7 @@ def _act(stack: Stack, devices: Sequence[Device], prepared: Prepared, using: Col
         deployment = recorder.deployment_started(
             using.clock(), stack.name, json.dumps(deploy_json(prepared, None, None)),
             {d: f"{len(s.changes)} change(s)" for d, s in prepared.steps.items()})
-        room = board.make_room({d.id: d.ssh.user for d in devices},
-                               {s.image for s in stack.services}) if options.make_room else None
+        room = board.make_room({s.image for s in stack.services}) if options.make_room else None
         results = apply(prepared, using.source, parallel=options.parallel,
                         keep_free_pct=keep_free_pct(devices), make_room=room,
                         progress=using.progress)

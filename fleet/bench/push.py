@@ -38,7 +38,7 @@ class Counting:
     """A Connection that counts the commands run through it: a push's round trips."""
 
     def __init__(self, conn: SshConnection) -> None:
-        self.conn, self.device, self.commands = conn, conn.device, 0
+        self.conn, self.device, self.user, self.commands = conn, conn.device, conn.user, 0
 
     def run(self, command: str, *, stdin: bytes | BinaryIO | None = None,
             timeout: float | None = None, sent: Sent | None = None) -> Result:

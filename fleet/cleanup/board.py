@@ -49,9 +49,10 @@ def env(rules: Rules) -> dict[str, str]:
     return {"FLEET_TMP_MINUTES": str(max(0, round(rules.tmp_age_days * 1440)))}
 
 
-def measure(conn: Connection, device: str, rules: Rules, *, user: str = "root",
+def measure(conn: Connection, device: str, rules: Rules, *,
             timeout: float = SCAN_TIMEOUT_S) -> Scan:
-    result = playbooks.run(conn, "scan", env(rules), timeout=timeout, user=user)
+    """Scan the board, as root (fleet.ssh.sudo); raises ScanError, or SudoError if sudo refuses."""
+    result = playbooks.run(conn, "scan", env(rules), timeout=timeout)
     if not result.ok:
         raise ScanError(f"{device}: the scan failed: {result.why()}")
     return parse(device, result.text)
@@ -84,9 +85,8 @@ def calls(items: Iterable[Item]) -> str:
 
 
 def reclaim(conn: Connection, device: str, items: Iterable[Item], rules: Rules, *,
-            user: str = "root", timeout: float = RECLAIM_TIMEOUT_S) -> Reclaimed:
-    result = playbooks.run(conn, "cleanup", env(rules), then=calls(items), timeout=timeout,
-                           user=user)
+            timeout: float = RECLAIM_TIMEOUT_S) -> Reclaimed:
+    result = playbooks.run(conn, "cleanup", env(rules), then=calls(items), timeout=timeout)
     outcomes, disk = parse_reclaimed(device, result.text)
     return Reclaimed(device, outcomes, disk, "" if result.ok else result.why())
 
@@ -261,18 +261,17 @@ class DeviceCleanup:
         return self.reclaim.disk.used - self.applied.disk.used
 
 
-def clean(conn: Connection, device: str, rules: Rules, *, user: str = "root",
-          apply: bool = False,
+def clean(conn: Connection, device: str, rules: Rules, *, apply: bool = False,
           choose: Callable[[Reclaim], Reclaim] = lambda r: r) -> DeviceCleanup:
     """Measure the board, decide, `choose` among the items, and reclaim them if `apply`."""
     try:
-        chosen = choose(reclaimable(measure(conn, device, rules, user=user), rules))
+        chosen = choose(reclaimable(measure(conn, device, rules), rules))
     except FleetError as e:
         return DeviceCleanup(device, error=str(e))
     if not apply or not chosen.items:
         return DeviceCleanup(device, chosen)
     try:
-        return DeviceCleanup(device, chosen, reclaim(conn, device, chosen.items, rules, user=user))
+        return DeviceCleanup(device, chosen, reclaim(conn, device, chosen.items, rules))
     except FleetError as e:
         return DeviceCleanup(device, chosen, error=str(e))
 
@@ -288,10 +287,8 @@ def clean_device(device: Device, connect: Callable[[Device], Connection], rules:
         return DeviceCleanup(device.id, error=str(e))
     try:
         if chosen is None:
-            return clean(conn, device.id, rules, user=device.ssh.user, apply=apply,
-                         choose=choose)
-        return DeviceCleanup(device.id, chosen, reclaim(conn, device.id, chosen.items, rules,
-                                                        user=device.ssh.user))
+            return clean(conn, device.id, rules, apply=apply, choose=choose)
+        return DeviceCleanup(device.id, chosen, reclaim(conn, device.id, chosen.items, rules))
     except FleetError as e:
         return DeviceCleanup(device.id, chosen, error=str(e))
     finally:
@@ -307,15 +304,14 @@ def clean_over_ssh(device: Device, known: KnownHosts, rules: Rules, *,
                         apply=apply, chosen=chosen, choose=choose)
 
 
-def make_room(users: Mapping[str, str], planned: Iterable[str]) -> Callable[
-        [Connection, str, int], tuple[int, str]]:
+def make_room(planned: Iterable[str]) -> Callable[[Connection, str, int], tuple[int, str]]:
     """A deploy's room-maker (fleet.deploy.apply.MakeRoom): on a device too full for its
     images, the policy's safe categories, the fewest items that free what is short, never
-    an image the stack runs (`planned`). `users`: each device's SSH login."""
+    an image the stack runs (`planned`)."""
     rules = Rules(categories=SAFE, planned=frozenset(planned))
 
     def run(conn: Connection, device: str, short_mb: int) -> tuple[int, str]:
-        result = clean(conn, device, rules, user=users.get(device, "root"), apply=True,
+        result = clean(conn, device, rules, apply=True,
                        choose=lambda r: down_to(r, r.disk.used - short_mb * MB))
         if result.error:
             return 0, f"making room failed: {result.error}"

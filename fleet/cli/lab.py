@@ -67,6 +67,9 @@ def _register_up(lab: Commands) -> argparse.ArgumentParser:
     up.add_argument("--card-mb", type=int, metavar="MB",
                     help="give every device a card (root filesystem) of MB MiB instead of its "
                          "profile's, so tests can fill one quickly")
+    up.add_argument("--root-login", action="store_true",
+                    help="let root log in over SSH too; the devices' users (pi, nvidia on a "
+                         "Jetson) always can, with passwordless sudo")
     up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR",
                     help=f"the lab bridge's subnet (default {DEFAULT_SUBNET})")
     return up
@@ -100,7 +103,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     spec = _lab_spec(args)
     with err.status("fleet lab up") as status:
         result = lab.up(spec, args.devices, args.profiles, _Steps(status), agent=args.agent,
-                        interval=args.interval, bare=args.bare, card_mb=args.card_mb)
+                        interval=args.interval, bare=args.bare, card_mb=args.card_mb,
+                        root_login=args.root_login)
     return _print_lab(result, args.json)
 
 

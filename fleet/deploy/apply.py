@@ -2,7 +2,8 @@
 
 Two phases on one SSH connection per device. `prepare` reads each device's
 facts, plans the stack against what runs, and derives each device's steps
-(nothing is changed; `--dry-run` stops there). `apply` acts per device:
+(nothing is changed; `--dry-run` stops there). `apply` acts per device, as root
+(a login that is not root goes through `sudo -n`, fleet.ssh.sudo):
 refuse it before sending anything if an image's architecture or its disk
 says no, push the missing image layers, write config files, run the apply
 playbook. A device that fails is reported; the others go on.
@@ -14,6 +15,7 @@ import hashlib
 import io
 import ipaddress
 import os
+import shlex
 import socket
 import tarfile
 import time
@@ -33,7 +35,7 @@ from fleet.deploy.push import PushResult, push
 from fleet.errors import ConfigError, FleetError, ImageError
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Device, DeviceState, Placement, Plan, Service
-from fleet.ssh import playbooks
+from fleet.ssh import playbooks, sudo
 from fleet.ssh.connection import Connection
 
 Connect = Callable[[Device], Connection]
@@ -307,7 +309,7 @@ def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
             info = tarfile.TarInfo(f.path.lstrip("/"))
             info.size, info.mode, info.mtime = len(body), f.mode, int(time.time())
             tar.addfile(info, io.BytesIO(body))
-    result = conn.run(f"mkdir -p {containers.STACKS_DIR} && tar -xf - -C /",
+    result = sudo.run(conn, f"mkdir -p {shlex.quote(containers.STACKS_DIR)} && tar -xf - -C /",
                       stdin=data.getvalue())
     if not result.ok:
         raise FleetError(f"{conn.device}: writing config files: {result.why()}")

@@ -36,7 +36,7 @@ from fleet.errors import (
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.lan.sightings import is_loopback
 from fleet.model import Broker, Device
-from fleet.ssh import playbooks
+from fleet.ssh import playbooks, sudo
 from fleet.ssh.connection import Connection, Result, put_command
 
 CONTEXT_PATH = "/var/lib/fleet/agent-context.tar.gz"
@@ -200,10 +200,6 @@ def failure(device: Device, error: FleetError, *, seconds: float = 0.0) -> Enrol
     return EnrollResult(device.id, error=message, hint=hint, seconds=seconds)
 
 
-def sudo(device: Device, command: str) -> str:
-    return playbooks.as_root(device.ssh.user, command)
-
-
 def image_check(image: str) -> str:
     return (f"if docker image inspect {shlex.quote(image)} >/dev/null 2>&1; "
             "then echo present; else echo missing; fi")
@@ -252,10 +248,10 @@ def _bootstrap(device: Device, conn: Connection, settings: Settings, config: str
                contexts: Contexts, progress: Progress, started: float,
                clock: Callable[[], float]) -> EnrollResult:
     progress.stage(device.id, "checking for the agent image")
-    check = conn.run(sudo(device, image_check(settings.image)), timeout=60)
+    check = sudo.run(conn, image_check(settings.image), timeout=60)
     if not check.ok or check.text.strip() not in ("present", "missing"):
         return EnrollResult(device.id, error=f"checking for the agent image: {check.why()}",
-                            hint=_sudo_hint(device, check), seconds=clock() - started)
+                            seconds=clock() - started)
     send = check.text.strip() == "missing"
     if send:
         progress.stage(device.id, "making the agent image's build context")
@@ -264,7 +260,7 @@ def _bootstrap(device: Device, conn: Connection, settings: Settings, config: str
                        f"({len(data) >> 10} KiB)")
         put = f"mkdir -p {shlex.quote(str(Path(CONTEXT_PATH).parent))} && " \
               + put_command(CONTEXT_PATH, 0o600)
-        sent = conn.run(sudo(device, put), stdin=data, timeout=PLAYBOOK_TIMEOUT_S)
+        sent = sudo.run(conn, put, stdin=data, timeout=PLAYBOOK_TIMEOUT_S)
         if not sent.ok:
             return EnrollResult(device.id, error=f"sending the build context: {sent.why()}",
                                 seconds=clock() - started)
@@ -272,16 +268,9 @@ def _bootstrap(device: Device, conn: Connection, settings: Settings, config: str
                    else "bootstrapping")
     env = playbook_env(settings, config, context=send)
     script = playbooks.script("bootstrap") + "\n" + playbook_then(settings.password) + "\n"
-    done = conn.run(sudo(device, playbooks.command(env)), stdin=script.encode(),
+    done = sudo.run(conn, playbooks.command(env), stdin=script.encode(),
                     timeout=PLAYBOOK_TIMEOUT_S)
     return parse(device.id, done, seconds=clock() - started, sent_context=send)
-
-
-def _sudo_hint(device: Device, result: Result) -> str:
-    if "sudo" in result.why():
-        return (f"let {device.ssh.user} run sudo without a password on the board, or log in as "
-                "root (the inventory's ssh.user)")
-    return ""
 
 
 def result_json(r: EnrollResult) -> dict[str, Any]:

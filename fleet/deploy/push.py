@@ -1,6 +1,7 @@
 """Sending an image to a board over SSH: only the layers it lacks, resumable, checked on arrival.
 
-Three commands on one connection, whatever the image:
+Three commands on one connection, whatever the image, each as root (fleet.ssh.sudo: the
+staging dir and docker are root's):
 1. probe: how much of each missing layer an earlier, broken push left staged;
 2. send: the config, a manifest and the rest of every missing layer, on one
    stdin; the board appends each layer to its staged file and checks its sha256;
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 from fleet.deploy.images import Image, ImageSource, Layer, missing, refusal
 from fleet.errors import PushError, SshError
 from fleet.model import Arch
+from fleet.ssh import sudo
 from fleet.ssh.connection import CHUNK, Connection, Result, Sent
 
 STAGING = "/var/lib/fleet/incoming"
@@ -102,8 +104,9 @@ def push(conn: Connection, image: Image, source: ImageSource, present: frozenset
     config = source.config(image)
     command, parts = send_plan(image, need, offsets, directory, config)
     with io.BufferedReader(_Chain(parts(source)), CHUNK) as stream:
-        _checked(conn.run(command, stdin=stream, sent=counted), conn, f"staging {image.ref}")
-    _checked(conn.run(load_command(image, need, directory)), conn, f"loading {image.ref}")
+        _checked(sudo.run(conn, command, stdin=stream, sent=counted), conn,
+                 f"staging {image.ref}")
+    _checked(sudo.run(conn, load_command(image, need, directory)), conn, f"loading {image.ref}")
     resumed = sum(layer.size if offsets.get(layer.hex) == _DONE else offsets.get(layer.hex, 0)
                   for layer in need)
     return replace(result, sent_bytes=total[0], layers_sent=len(need), resumed_bytes=resumed,
@@ -183,15 +186,17 @@ def load_command(image: Image, need: Sequence[Layer], directory: str) -> str:
         f"tar --remove-files -cf - {files} | docker load -q >&2 || rc=$?",
         'cd / && rm -rf "$d"',
         '[ "$rc" -eq 0 ] || exit "$rc"',
-        f"id=$(docker image inspect --format '{{{{.Id}}}}' {ref})",
-        f'[ "$id" = {image.id} ] || {{ echo "{image.ref} is $id after loading, '
-        f'not {image.id}" >&2; exit 5; }}',
+        # The ref and id from a stack and an archive reach sh only as quoted words.
+        f"ref={ref} want={shlex.quote(image.id)}",
+        "id=$(docker image inspect --format '{{.Id}}' \"$ref\")",
+        '[ "$id" = "$want" ] || { echo "$ref is $id after loading, not $want" >&2; exit 5; }',
         "",
     ])
 
 
 def _probe(conn: Connection, directory: str, need: Sequence[Layer]) -> dict[str, int]:
-    return parse_probe(_checked(conn.run(probe_command(directory, need)), conn, "probe"), need)
+    return parse_probe(_checked(sudo.run(conn, probe_command(directory, need)), conn, "probe"),
+                       need)
 
 
 def _checked(result: Result, conn: Connection, step: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from fleet import profiles
 from fleet.errors import LabError
 from fleet.lab import spec as lab
+from fleet.lab import users
 from fleet.lab.host import kill, pids_mentioning, run, spawn, terminate, which
 from fleet.lab.spec import LabDevice, LabSpec
 
@@ -25,8 +26,11 @@ _HOST_KEY = "ssh_host_ed25519_key"
 _HOST_KEY_PUB = f"{_HOST_KEY}.pub"
 
 
-def create(spec: LabSpec, device: LabDevice) -> None:
-    """Make the device's namespaces, address, host name and private directories."""
+def create(spec: LabSpec, device: LabDevice, *, root_login: bool = False) -> None:
+    """Make the device's namespaces, address, host name, private directories and users.
+
+    Its login user (`fleet.lab.spec.login_user`) and, if `root_login`, root log in
+    with the lab's client key."""
     netns, veth = spec.netns(device), spec.veth(device)
     run(["ip", "netns", "add", netns])
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
@@ -68,6 +72,7 @@ def create(spec: LabSpec, device: LabDevice) -> None:
         (d / "avahi" / "hosts").write_text("")
         (d / "avahi" / "avahi-daemon.conf").write_text(lab.avahi_config(device))
         binds.append(f"mount --bind {d / 'avahi'} {_AVAHI_ETC}")
+    binds += [f"mount --bind {source} {target}" for source, target in users.write_etc(spec, device)]
     # Its own /etc/ssh holds its host keys where a board's are, for whatever looks there
     # (an agent that `fleet enroll` starts mounts the public key from it).
     spec.ssh_dir(device).mkdir(exist_ok=True)
@@ -81,7 +86,8 @@ def create(spec: LabSpec, device: LabDevice) -> None:
     shell(spec, device, script)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id,
          "-f", str(spec.ssh_dir(device) / _HOST_KEY)])
-    (d / "sshd_config").write_text(lab.sshd_config(spec, device))
+    (d / "sshd_config").write_text(lab.sshd_config(spec, device, root_login=root_login))
+    users.write_homes(spec, device)
 
 
 def _storage(spec: LabSpec, device: LabDevice) -> None:

@@ -24,6 +24,7 @@ REQUIRED = {
     "containerd": "containerd",
     "iptables": "iptables",
     "sshd": "openssh-server",
+    "sudo": "sudo",  # the devices' users become root with it, as on a real board
     "ssh-keygen": "openssh-client",
     "mosquitto": "mosquitto",
     "busybox": "busybox-static",

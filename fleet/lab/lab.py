@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from fleet.deploy import agent_image
 from fleet.errors import LabError
 from fleet.fanout import QUIET, Progress, fan_out, fan_out_or_raise
-from fleet.lab import agents, device, images, junk
+from fleet.lab import agents, device, images, junk, users
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
 from fleet.lab.host import (
@@ -73,8 +73,12 @@ class LabStatus:
 
 def up(spec: LabSpec, count: int, profile_list: str = "",
        progress: Progress = QUIET, *, agent: bool = True,
-       interval: float = 5.0, bare: int = 0, card_mb: int | None = None) -> LabStatus:
+       interval: float = 5.0, bare: int = 0, card_mb: int | None = None,
+       root_login: bool = False) -> LabStatus:
     """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
+
+    Each device logs in as its profile's user (`pi`, or `nvidia` on a Jetson) with
+    passwordless sudo; root may log in too only with `root_login`, for what truly needs it.
 
     `bare` more devices are stock boards fleet has yet to find: sshd and
     dockerd, their host names on mDNS, no agent, and not in the inventory.
@@ -98,7 +102,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
     spec.root.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {
         "name": spec.name, "subnet": str(spec.subnet), "devices": [asdict(d) for d in devices],
-        "agents": agent,
+        "agents": agent, "root_login": root_login,
         "created_dirs": [d for d in lab.DEVICE_PRIVATE_DIRS if not Path(d).exists()],
     }
     _save(spec, state)
@@ -109,7 +113,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         stage("starting sshd and dockerd" if not bare else
               f"starting sshd and dockerd ({bare} of the devices bare)")
         for d in devices:
-            device.create(spec, d)
+            device.create(spec, d, root_login=root_login)
             device.start(spec, d)
         _each(devices, lambda d: device.wait_ready(spec, d))
         stage("loading images into each device's dockerd")
@@ -134,7 +138,7 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
 
 
 def status(spec: LabSpec) -> LabStatus:
-    """Check each device's sshd (a real login) and dockerd (the API answers)."""
+    """Check each device's sshd (a real login, as its user) and dockerd (the API answers)."""
     state = _load(spec)
     spec = replace(spec, subnet=IPv4Network(state["subnet"]))  # as it was brought up
     devices = _devices(state)
@@ -159,11 +163,7 @@ def plant_junk(spec: LabSpec, device_id: str, *, fill_pct: float | None = None,
                size_mb: int | None = None) -> dict[str, Any]:
     """Fill a device's card to `fill_pct` %, or with `size_mb` MiB, of junk
     (fleet.lab.junk); what was planted."""
-    found = {d.id: d for d in _devices(_load(spec))}
-    if device_id not in found:
-        raise LabError(f"lab {spec.name!r} has no device {device_id!r}: "
-                       f"{', '.join(found) or 'none'}")
-    board = found[device_id]
+    board = _find(spec, device_id)
     if fill_pct is not None and not 0 < fill_pct < 100:
         raise LabError(f"--fill {fill_pct:g}: expected a percentage between 0 and 100")
     if size_mb is not None and size_mb < 1:
@@ -181,6 +181,20 @@ def plant_junk(spec: LabSpec, device_id: str, *, fill_pct: float | None = None,
     return {"device": device_id, "planted_bytes": planted.planted,
             "disk_before_pct": round(100 * used / total, 1),
             "disk_after_pct": round(100 * after / total, 1)}
+
+
+def sudo_password(spec: LabSpec, device_id: str, wanted: bool) -> None:
+    """Make a device's sudo want its user's password (a board set up without
+    NOPASSWD), or not, as every lab device starts."""
+    users.sudo_password(spec, _find(spec, device_id), wanted)
+
+
+def _find(spec: LabSpec, device_id: str) -> LabDevice:
+    found = {d.id: d for d in _devices(_load(spec))}
+    if device_id not in found:
+        raise LabError(f"lab {spec.name!r} has no device {device_id!r}: "
+                       f"{', '.join(found) or 'none'}")
+    return found[device_id]
 
 
 def down(spec: LabSpec) -> list[str]:
@@ -260,7 +274,8 @@ def _ssh_login(spec: LabSpec, d: LabDevice) -> bool:
     client.load_host_keys(str(spec.known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
-        client.connect(d.ip, username="root", key_filename=str(spec.client_key), timeout=5,
+        client.connect(d.ip, username=lab.login_user(d), key_filename=str(spec.client_key),
+                       timeout=5,
                        allow_agent=False, look_for_keys=False)
         _, stdout, _ = client.exec_command("true", timeout=5)
         return stdout.channel.recv_exit_status() == 0

@@ -22,11 +22,15 @@ BROKER_PORT = 1883
 MAX_DEVICES = 200
 MIN_CARD_MB = 256  # the lab's workload and agent images, and room to work
 # Directories each device sees as its own, all on its card: the engine's data,
-# fleet's own state, and what fills a real board's card besides (temporary
-# files, the journal, apt's cache, core dumps), which `fleet cleanup` reclaims.
+# fleet's own state, and what fills a real board's card besides
+# files (temporary files, the journal, apt's cache, core dumps), which `fleet cleanup`
+# reclaims; and its users' homes, root's too.
 DEVICE_PRIVATE_DIRS = ("/var/lib/docker", "/var/lib/fleet", "/etc/fleet", "/tmp", "/var/tmp",
                        "/var/log/journal", "/var/cache/apt", "/var/crash",
-                       "/var/lib/systemd/coredump")
+                       "/var/lib/systemd/coredump", "/home", "/root")
+# Who logs in: Raspberry Pi OS's `pi`; on a Jetson the user its owner names at JetPack's
+# first boot, `nvidia` as NVIDIA's guides and most inventories have it.
+PI_USER, JETSON_USER = "pi", "nvidia"
 # Sticky and writable by all, as on any Linux system.
 DEVICE_SHARED_TMP = ("/tmp", "/var/tmp")
 
@@ -138,6 +142,11 @@ class LabSpec:
                            for n in range(1, bare + 1)]
 
 
+def login_user(device: LabDevice) -> str:
+    """Who logs in on the device (with passwordless sudo): the JetPack user on a Jetson."""
+    return JETSON_USER if profiles.get(device.profile).gpu is not None else PI_USER
+
+
 def default_root(name: str) -> Path:
     base = Path(os.environ.get("FLEET_LAB_DIR", "/var/lib/fleet-lab"))
     return base / name
@@ -170,13 +179,14 @@ def expand_profiles(profile_list: str, count: int) -> list[str]:
     return [names[i % len(names)] for i in range(count)]
 
 
-def sshd_config(spec: LabSpec, device: LabDevice) -> str:
-    """The device's sshd: key auth only, its own host key, the lab's client key."""
+def sshd_config(spec: LabSpec, device: LabDevice, *, root_login: bool = False) -> str:
+    """The device's sshd: key auth only (each user's ~/.ssh/authorized_keys), its own host key;
+    root may not log in unless `root_login`, as on a board set up the usual way."""
     return "\n".join((
         f"ListenAddress {device.ip}",
         f"HostKey {spec.ssh_dir(device) / 'ssh_host_ed25519_key'}",
-        f"AuthorizedKeysFile {spec.client_key}.pub",
-        "PermitRootLogin prohibit-password",
+        "AuthorizedKeysFile .ssh/authorized_keys",
+        f"PermitRootLogin {'prohibit-password' if root_login else 'no'}",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "UsePAM no",
@@ -236,9 +246,16 @@ def inventory(spec: LabSpec, devices: list[LabDevice], arch: Arch) -> dict[str, 
         "defaults": {
             "site": "lab",
             "arch": str(arch),
-            "ssh": {"user": "root", "port": 22, "key": str(spec.client_key)},
+            "ssh": {"user": PI_USER, "port": 22, "key": str(spec.client_key)},
             "labels": {"lab": spec.name},
         },
-        "devices": {d.id: {"host": d.ip, "profile": d.profile} for d in devices},
+        "devices": {d.id: _inventory_entry(d) for d in devices},
         "groups": {spec.name: [d.id for d in devices]},
     }
+
+
+def _inventory_entry(device: LabDevice) -> dict[str, object]:
+    entry: dict[str, object] = {"host": device.ip, "profile": device.profile}
+    if login_user(device) != PI_USER:
+        entry["ssh"] = {"user": login_user(device)}
+    return entry

@@ -20,6 +20,7 @@ import paramiko
 
 from fleet.errors import SshAuthError, SshConnectError, SshError
 from fleet.model import Device
+from fleet.ssh import sudo
 from fleet.ssh.hostkeys import KnownHosts
 from fleet.ssh.trust import PinnedHostKeyPolicy
 
@@ -55,9 +56,10 @@ class Result:
 
 
 class Connection(Protocol):
-    """A session with one board."""
+    """A session with one board, logged in as `user` (fleet.ssh.sudo makes that root)."""
 
     device: str
+    user: str
 
     def run(self, command: str, *, stdin: bytes | BinaryIO | None = None,
             timeout: float | None = None, sent: Sent | None = None) -> Result:
@@ -66,7 +68,8 @@ class Connection(Protocol):
 
     def put(self, data: bytes | BinaryIO, remote: str, *, mode: int = 0o644,
             sent: Sent | None = None) -> None:
-        """Write `data` to the file `remote` atomically (a temporary name, then a rename)."""
+        """Write `data` to the file `remote` as root, atomically (a temporary name, then a
+        rename); raises SudoError if the login cannot become root, SshError on a failure."""
         ...
 
     def close(self) -> None:
@@ -87,6 +90,7 @@ class SshConnection:
     def __init__(self, device: Device, known_hosts: KnownHosts, *, timeout: float = 10.0,
                  keepalive: int = KEEPALIVE_S) -> None:
         self.device = device.id
+        self.user = device.ssh.user
         self.timeout = timeout
         self._client = paramiko.SSHClient()
         policy = PinnedHostKeyPolicy(known_hosts, device.id)
@@ -142,7 +146,7 @@ class SshConnection:
 
     def put(self, data: bytes | BinaryIO, remote: str, *, mode: int = 0o644,
             sent: Sent | None = None) -> None:
-        result = self.run(put_command(remote, mode), stdin=data, sent=sent)
+        result = sudo.run(self, put_command(remote, mode), stdin=data, sent=sent)
         if not result.ok:
             raise SshError(f"{self.device}: writing {remote}: {result.why()}")
 
@@ -195,6 +199,7 @@ class FakeConnection:
 
     handler: Handler
     device: str = "fake"
+    user: str = sudo.ROOT
     calls: list[tuple[str, bytes]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -214,7 +219,7 @@ class FakeConnection:
             sent: Sent | None = None) -> None:
         raw = data if isinstance(data, bytes) else data.read()
         self.files[remote] = raw
-        self.run(put_command(remote, mode), stdin=raw, sent=sent)
+        sudo.run(self, put_command(remote, mode), stdin=raw, sent=sent)
 
     def close(self) -> None:
         pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pwd
 import signal
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from typing import IO, BinaryIO
 
 from fleet.errors import SshError
 from fleet.model import Device
+from fleet.ssh import sudo
 from fleet.ssh.connection import CHUNK, Connection, Result, Sent, SshConnection, put_command
 from fleet.ssh.hostkeys import KnownHosts
 
@@ -35,9 +37,12 @@ def connect(device: Device, known_hosts: KnownHosts, *, timeout: float = 10.0) -
 class LocalConnection:
     """Commands run on this machine, each `sh -c COMMAND` with its stdin, as over SSH."""
 
-    def __init__(self, device: str, shell: str = SHELL) -> None:
+    def __init__(self, device: str, shell: str = SHELL, user: str | None = None) -> None:
         self.device = device
         self.shell = shell
+        # Who runs the commands: this process's user, who becomes root through sudo as an
+        # SSH login does (fleet.ssh.sudo), unless it is root already.
+        self.user = user or pwd.getpwuid(os.geteuid()).pw_name
 
     def run(self, command: str, *, stdin: bytes | BinaryIO | None = None,
             timeout: float | None = None, sent: Sent | None = None) -> Result:
@@ -72,7 +77,7 @@ class LocalConnection:
 
     def put(self, data: bytes | BinaryIO, remote: str, *, mode: int = 0o644,
             sent: Sent | None = None) -> None:
-        result = self.run(put_command(remote, mode), stdin=data, sent=sent)
+        result = sudo.run(self, put_command(remote, mode), stdin=data, sent=sent)
         if not result.ok:
             raise SshError(f"{self.device}: writing {remote}: {result.why()}")
 

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from fleet.ssh import sudo
 from fleet.ssh.connection import Connection, Result
 
 DIRECTORY = Path(__file__).resolve().parents[2] / "playbooks"
@@ -27,17 +28,11 @@ def command(env: Mapping[str, str]) -> str:
     return f"env {assignments} sh -s" if assignments else "sh -s"
 
 
-def as_root(user: str, command: str) -> str:
-    """`command` as root: as it is for root, through `sudo -n` (never a prompt) for another user."""
-    return command if user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
-
-
 def run(conn: Connection, name: str, env: Mapping[str, str] | None = None, *,
-        then: str = "", timeout: float | None = None, user: str = "") -> Result:
-    """Run playbooks/NAME.sh on the board, with `then` (more sh) appended to it.
+        then: str = "", timeout: float | None = None) -> Result:
+    """Run playbooks/NAME.sh on the board as root, with `then` (more sh) appended to it.
 
-    With `user`, the board's login, it runs as root (see `as_root`)."""
+    Every playbook needs root (docker, /var/lib/fleet): a login that is not root
+    goes through `sudo -n`, and a sudo that refuses raises SudoError (fleet.ssh.sudo)."""
     text = script(name) + ("\n" + then if then else "")
-    remote = command(env or {})
-    return conn.run(as_root(user, remote) if user else remote, stdin=text.encode(),
-                    timeout=timeout)
+    return sudo.run(conn, command(env or {}), stdin=text.encode(), timeout=timeout)

@@ -17,7 +17,8 @@ import paramiko
 
 from fleet.lab import images
 from fleet.lab.host import pids_mentioning
-from fleet.lab.spec import LabDevice, LabSpec
+from fleet.lab.spec import LabDevice, LabSpec, login_user
+from fleet.ssh import sudo
 from fleet.ssh.hostkeys import HostKey, KnownHosts
 
 
@@ -70,13 +71,22 @@ class Lab:
             known.pin(device_id, HostKey.parse(pub.read_text()))
         return known
 
-    def ssh(self, ip: str, command: str) -> tuple[int, str]:
-        """Run `command` on a device over real SSH, checking its pinned host key."""
+    def device(self, ip: str) -> LabDevice:
+        """The lab's device at `ip`, as `fleet lab up` recorded it."""
+        state = json.loads(self.spec.state_file.read_text())
+        return next(LabDevice(**d) for d in state["devices"] if d["ip"] == ip)
+
+    def ssh(self, ip: str, command: str, *, root: bool = True,
+            user: str | None = None) -> tuple[int, str]:
+        """Run `command` on a device over real SSH, checking its pinned host key: logged in
+        as its user (or `user`) and, if `root`, as root through `sudo -n`, as fleet does."""
+        login = user or login_user(self.device(ip))
         client = paramiko.SSHClient()
         client.load_host_keys(str(self.spec.known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(ip, username="root", key_filename=str(self.spec.client_key),
+        client.connect(ip, username=login, key_filename=str(self.spec.client_key),
                        allow_agent=False, look_for_keys=False, timeout=10)
+        command = sudo.as_root(login, command) if root else command
         try:
             _, stdout, stderr = client.exec_command(command, timeout=120)
             output = stdout.read().decode() + stderr.read().decode()

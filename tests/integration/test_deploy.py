@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from fleet.config import inventory
 from fleet.lab import images
+from fleet.lab import lab as lab_api
 from fleet.lab.spec import LabDevice
 from fleet.model import Arch
 from tests.integration.conftest import lab_fixture
@@ -282,3 +284,36 @@ def test_cleanup_after_deploys_keeps_every_revision_and_rollback_copy(
     kept = {k["label"]: k["why"] for d in report["devices"] for k in d["kept"]}
     assert all(kept[n] == "kept for rollback" for n in copies)
     assert everywhere(lab) == before
+
+
+SUDO_WANTS_A_PASSWORD = ("pi on idep-02 needs passwordless sudo: add `pi ALL=(ALL) NOPASSWD: "
+                         "ALL` to /etc/sudoers.d/010_pi-nopasswd (or log in as root)")
+
+
+def test_the_boards_are_deployed_to_as_pi_with_sudo_not_as_root(lab: Lab) -> None:
+    assert {d.ssh.user for d in inventory.load(lab.spec.inventory).devices} == {"pi"}
+    code, out = lab.ssh(IPS["idep-01"], "id -un; docker ps -q", root=False)
+    assert code != 0 and out.split()[0] == "pi" and "permission denied" in out
+
+
+def test_a_board_whose_sudo_wants_a_password_says_what_to_add_and_is_left_as_it_was(
+        lab: Lab, work: Path, at: Callable[[str], None]) -> None:
+    at("v2")
+    before = containers(lab, "idep-02")
+    lab_api.sudo_password(lab.spec, "idep-02", True)
+    try:
+        code, result = deploy(lab, work, stack(work, "v5", **REVISIONS["v5"]), check=False)
+        assert code == 1
+        by_device = {d["device"]: d for d in result["devices"]}
+        assert by_device["idep-02"]["error"] == SUDO_WANTS_A_PASSWORD
+        assert by_device["idep-01"]["ok"] and by_device["idep-03"]["ok"]
+        done = subprocess.run(
+            [*lab_command(lab), "cleanup", "idep-02", "--apply", "--json",
+             "--known-hosts", str(lab.root.parent / "known_hosts")],
+            capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        [cleaned] = json.loads(done.stdout)["devices"]
+        assert (cleaned["ok"], cleaned["error"]) == (False, SUDO_WANTS_A_PASSWORD)
+    finally:
+        lab_api.sudo_password(lab.spec, "idep-02", False)
+    assert containers(lab, "idep-02") == before

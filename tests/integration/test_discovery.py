@@ -30,6 +30,9 @@ from fleet.lan import discovery
 from fleet.lan.advert import SERVICE_TYPE
 from fleet.lan.discovery import Browser
 from fleet.lan.sightings import DeviceGone, DeviceSeen, Event, Rejected
+from fleet.ssh import sudo
+from fleet.ssh.connection import SshConnection
+from fleet.ssh.hostkeys import KnownHosts
 from tests.integration.conftest import AGENTS, BARE
 from tests.integration.lablib import Lab
 
@@ -160,6 +163,12 @@ def test_trust_pins_from_mdns_then_matches(lab: Lab, known_hosts: Path) -> None:
         assert f"{device_id} ssh-ed25519 " in pins
     again = json.loads(fleet(lab, "trust", "--json", known_hosts=known_hosts).stdout)
     assert {r["result"] for r in again["devices"]} == {"matches"}
+    # A session on those pins logs in as each board's own user, and becomes root by sudo.
+    inv = inventory.load(lab.spec.inventory)
+    for device_id, user in (("itest-01", "pi"), ("itest-02", "nvidia")):
+        with SshConnection(inv.device(device_id), KnownHosts(known_hosts)) as conn:
+            assert conn.run("id -un").text.split() == [user]
+            assert sudo.run(conn, "id -un").text.split() == ["root"]
 
 
 @pytest.fixture

@@ -164,6 +164,8 @@ def test_all_new_adds_both_bare_boards_and_bootstraps_them(work: Work,
         assert secret.read_text() == PASSWORD + "\n"
     listed = json.loads(work.fleet(enrolled.inventory, "inventory", "--json").stdout)
     assert {d["id"] for d in listed["devices"]} == {AGENT, *BARE}
+    # Enrolled as a stock board's own user, root only through its passwordless sudo.
+    assert {d["ssh"]["user"] for d in listed["devices"]} == {"pi"}
     assert work.container(AGENT) == enrolled.agent_before  # not a bare board: left alone
     each = ", ".join(f"{d['seconds']:.1f}" for d in report["devices"])
     print(f"enroll --all-new, 2 boards from bare: {enrolled.seconds:.1f} s (boards {each} s)")

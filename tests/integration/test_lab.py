@@ -101,6 +101,33 @@ def test_ssh_lands_on_the_device_with_its_own_engine(lab: Lab) -> None:
     assert out.split() == ["itest-02", "itest-02"]
 
 
+@pytest.mark.parametrize(("ip", "user"), [("10.251.0.11", "pi"), ("10.251.0.12", "nvidia"),
+                                          (BARE_IP, "pi")])
+def test_a_board_logs_in_as_its_user_not_in_docker_with_passwordless_sudo(
+        lab: Lab, ip: str, user: str) -> None:
+    code, out = lab.ssh(ip, 'id -un; echo "$HOME"; ls ~/.ssh; docker ps -q >/dev/null 2>&1 '
+                        "|| echo no-docker", root=False)
+    assert (code, out.split()) == (0, [user, f"/home/{user}", "authorized_keys", "no-docker"])
+    code, out = lab.ssh(ip, "id -u; docker info --format '{{.Name}}' | grep -c .")
+    assert (code, out.split()) == (0, ["0", "1"])
+
+
+def test_a_board_refuses_root_logins(lab: Lab) -> None:
+    with pytest.raises(paramiko.AuthenticationException):
+        lab.ssh("10.251.0.11", "true", user="root")
+    assert "PermitRootLogin no" in (lab.spec.device_dir(devices(lab)[0]) / "sshd_config"
+                                    ).read_text().splitlines()
+
+
+def test_a_board_names_itself_in_its_own_hosts_and_has_its_own_users(lab: Lab) -> None:
+    code, out = lab.ssh("10.251.0.13", "getent hosts itest-03; getent passwd pi | cut -d: -f6",
+                        root=False)
+    assert (code, out.split()) == (0, ["127.0.1.1", "itest-03", "/home/pi"])
+    assert lab.ssh("10.251.0.13", "ls -A /root")[1].split() == [".ssh"]  # its own, not the host's
+    host_users = [line.split(":")[0] for line in Path("/etc/passwd").read_text().splitlines()]
+    assert "pi" not in host_users  # the host's own users untouched
+
+
 def test_container_memory_limit_is_enforced_on_the_devices_engine(lab: Lab) -> None:
     code, out = lab.ssh("10.251.0.11", f"docker run --rm -m 32m {WORKLOAD.tag} "
                                         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
@@ -205,7 +232,7 @@ def test_rekey_ssh_gives_the_device_a_new_host_key(lab: Lab, tmp_path: Path) -> 
         client.load_host_keys(str(tmp_path / "known_hosts"))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         with pytest.raises(paramiko.BadHostKeyException):
-            client.connect(target.ip, username="root", key_filename=str(lab.spec.client_key),
+            client.connect(target.ip, username="pi", key_filename=str(lab.spec.client_key),
                            allow_agent=False, look_for_keys=False, timeout=10)
         client.close()
         agent = agents.container(lab.spec, target)

@@ -22,6 +22,7 @@ from fleet.errors import FleetError
 from fleet.lab import images as lab_images
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, write_archive
 from fleet.model import Device
+from fleet.ssh import sudo
 from fleet.ssh.connection import Sent, SshConnection
 from fleet.ssh.hostkeys import KnownHosts
 from tests.integration.conftest import lab_fixture
@@ -106,15 +107,16 @@ def header(pushing: Pushing, image: Image) -> int:
 def test_v1_is_pushed_and_runs(ipush: Pushing) -> None:
     v1 = ipush.image("fleet/app:1")
     with ipush.connect() as conn:
+        assert conn.user == "pi"  # logged in as the board's user: the push goes through sudo
         result = ipush.push(conn, v1)
         assert result.refused is None
         # busybox was preloaded by the lab: lib and app go
         assert (result.layers_skipped, result.layers_sent) == (1, 2)
         assert result.missing_bytes == v1.layers[1].size + v1.layers[2].size
         assert result.sent_bytes == result.missing_bytes + header(ipush, v1)
-        run = conn.run("docker run --rm fleet/app:1")
+        run = sudo.run(conn, "docker run --rm fleet/app:1")
         assert (run.exit_code, run.text) == (0, "v1\n")
-        assert conn.run(f"test -e {staging_dir(v1)}").exit_code == 1
+        assert sudo.run(conn, f"test -e {staging_dir(v1)}").exit_code == 1
 
 
 def test_v2_sends_only_its_new_layer(ipush: Pushing) -> None:
@@ -125,7 +127,7 @@ def test_v2_sends_only_its_new_layer(ipush: Pushing) -> None:
         assert (result.layers_skipped, result.layers_sent) == (2, 1)
         assert result.missing_bytes == v2.layers[2].size
         assert result.sent_bytes <= 1.05 * result.missing_bytes
-        assert conn.run("docker run --rm fleet/app:2").text == "v2\n"
+        assert sudo.run(conn, "docker run --rm fleet/app:2").text == "v2\n"
 
 
 def test_a_push_broken_mid_layer_resumes_with_the_rest(ipush: Pushing) -> None:
@@ -133,7 +135,7 @@ def test_a_push_broken_mid_layer_resumes_with_the_rest(ipush: Pushing) -> None:
     new = v3.layers[2]
     with ipush.connect() as conn:
         ipush.has_v1(conn)
-        conn.run("docker rmi fleet/app:3")  # if an earlier run left it
+        sudo.run(conn, "docker rmi fleet/app:3")  # if an earlier run left it
     conn = ipush.connect()
     sent = [0]
 
@@ -145,7 +147,7 @@ def test_a_push_broken_mid_layer_resumes_with_the_rest(ipush: Pushing) -> None:
     with pytest.raises(FleetError, match=r"push again to resume|SSH session failed"):
         ipush.push(conn, v3, sent=cut_halfway)
     with ipush.connect() as conn:
-        staged = conn.run(f"wc -c < {staging_dir(v3)}/{new.hex}.part")
+        staged = sudo.run(conn, f"wc -c < {staging_dir(v3)}/{new.hex}.part")
         # How much of the half sent reached the disk before the cut depends on the host's
         # load (what was in flight is lost); what matters is that the rest, and only the
         # rest, is sent next.
@@ -153,7 +155,7 @@ def test_a_push_broken_mid_layer_resumes_with_the_rest(ipush: Pushing) -> None:
         result = ipush.push(conn, v3)
         assert result.resumed_bytes == int(staged.text)
         assert result.sent_bytes - header(ipush, v3) == new.size - result.resumed_bytes
-        assert conn.run("docker run --rm fleet/app:3").text == "v3\n"
+        assert sudo.run(conn, "docker run --rm fleet/app:3").text == "v3\n"
 
 
 def test_the_wrong_architecture_is_refused_before_sending(ipush: Pushing) -> None:
@@ -162,29 +164,29 @@ def test_the_wrong_architecture_is_refused_before_sending(ipush: Pushing) -> Non
         result = ipush.push(conn, foreign)
         assert result.refused == f"image fleet/app:x is {FOREIGN_ARCH}, device is {WORKLOAD.arch}"
         assert (result.sent_bytes, result.layers_sent) == (0, 0)
-        assert conn.run(f"test -e {staging_dir(foreign)}").exit_code == 1
-        assert conn.run("docker image inspect fleet/app:x").exit_code == 1
+        assert sudo.run(conn, f"test -e {staging_dir(foreign)}").exit_code == 1
+        assert sudo.run(conn, "docker image inspect fleet/app:x").exit_code == 1
 
 
 def test_a_nearly_full_card_is_refused_before_sending(ipush: Pushing) -> None:
     v3 = ipush.image("fleet/app:3")
     with ipush.connect() as conn:
         ipush.has_v1(conn)
-        conn.run("docker rmi fleet/app:3")  # its own layer goes with it: needed again
-        conn.run(f"rm -rf {staging_dir(v3)}")  # what an earlier, broken push staged
+        sudo.run(conn, "docker rmi fleet/app:3")  # its own layer goes with it: needed again
+        sudo.run(conn, f"rm -rf {staging_dir(v3)}")  # what an earlier, broken push staged
         before = gather(conn)
         need = needed_mb(v3.layers[2].size)
         # leave the card just short of the new layer's room plus what is kept free
         fill_kb = (before.disk_free_mb - KEEP_FREE_MB - need + 1) * 1024
-        assert conn.run(f"fallocate -l {fill_kb}K {FILLER}").ok
+        assert sudo.run(conn, f"fallocate -l {fill_kb}K {FILLER}").ok
         try:
             result = ipush.push(conn, v3)
             assert result.refused is not None and f"needs {need} MB for new layers" in \
                 result.refused and f"{KEEP_FREE_MB} MB kept free" in result.refused
             assert result.sent_bytes == 0
-            assert conn.run(f"test -e {staging_dir(v3)}").exit_code == 1
+            assert sudo.run(conn, f"test -e {staging_dir(v3)}").exit_code == 1
         finally:
-            assert conn.run(f"rm -f {FILLER}").ok
+            assert sudo.run(conn, f"rm -f {FILLER}").ok
         assert ipush.push(conn, v3).refused is None  # room again: it goes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from fleet.actions.deploy import MAKE_ROOM_EVENT, Collaborators, Options, Record
 from fleet.config.stack import Stack, loads_stack
 from fleet.deploy.images import ImageSource
 from fleet.health.store import Store
-from fleet.model import Arch, Device
+from fleet.model import Arch, Device, SshTarget
 from fleet.ssh import playbooks
 from fleet.ssh.connection import Connection, FakeConnection, Result
 from tests import kit
@@ -44,18 +45,29 @@ class Board:
     ran: list[str] = field(default_factory=list)  # playbooks run, and pushes
     log: list[str] = field(default_factory=list)  # shared with the recorder: the order of all
     reclaimed: list[str] = field(default_factory=list)
+    user: str = "root"  # its login; any other must become root through `sudo -n`
+    sudo_password: bool = False  # its sudo wants a password, as sudo -n says
+    unprivileged: list[str] = field(default_factory=list)  # commands run without sudo as `user`
 
     @property
     def device(self) -> Device:
         """The inventory's entry for this board: a Pi 4B, of the arch the board says (x86_64)."""
-        return kit.device(self.id, arch=Arch.AMD64)
+        return kit.device(self.id, arch=Arch.AMD64, ssh=SshTarget(user=self.user))
 
     def connection(self) -> FakeConnection:
-        return FakeConnection(self.handle, device=self.id)
+        return FakeConnection(self.handle, device=self.id, user=self.user)
 
     def handle(self, command: str, stdin: bytes) -> Result | tuple[int, str]:
         if self.down:
             return Result(command, 255, b"", b"ssh: connect to host: no route to host")
+        if self.user != "root":
+            words = shlex.split(command)
+            if words[:4] != ["sudo", "-n", "sh", "-c"] or len(words) != 5:
+                self.unprivileged.append(command)
+                return Result(command, 1, b"", b"permission denied")
+            if self.sudo_password:
+                return Result(command, 1, b"", b"sudo: a password is required\n")
+            command = words[4]
         playbook = {"status": self._status, "scan": self._scan, "cleanup": self._cleanup,
                     "apply": self._apply}
         for name, script in SCRIPTS.items():
@@ -294,4 +306,29 @@ def test_a_full_board_is_refused_without_make_room_and_sent_nothing(
     assert not result.ok and "refused, nothing sent" in result.error
     assert board.ran == ["status"] and board.reclaimed == []
     assert fleet.store.events("pi-01") == []
+    assert next(r for r in done.results if r.device == "pi-02").ok
+
+
+def test_a_board_logged_in_as_pi_is_read_made_room_on_pushed_and_applied_as_root(
+        fleet: Fleet, tmp_path: Path, source: ImageSource) -> None:
+    board = full_board(fleet)
+    board.user = "pi"
+    done = fleet.run(tmp_path, source)
+    result = next(r for r in done.results if r.device == "pi-01")
+    assert result.ok, result.error
+    assert board.ran[:3] == ["status", "scan", "cleanup"]
+    assert {"probe", "stage", "load"} <= set(board.ran) and board.ran[-1] == "apply"
+    assert board.unprivileged == []
+
+
+def test_a_board_whose_sudo_wants_a_password_is_that_boards_failure_and_left_alone(
+        fleet: Fleet, tmp_path: Path) -> None:
+    board = fleet.boards["pi-01"]
+    board.user, board.sudo_password = "pi", True
+    done = fleet.run(tmp_path)
+    failed = next(r for r in done.results if r.device == "pi-01")
+    assert not failed.ok
+    assert failed.error == ("pi on pi-01 needs passwordless sudo: add `pi ALL=(ALL) NOPASSWD: "
+                            "ALL` to /etc/sudoers.d/010_pi-nopasswd (or log in as root)")
+    assert board.ran == []
     assert next(r for r in done.results if r.device == "pi-02").ok

@@ -252,7 +252,7 @@ def test_the_password_never_appears_on_a_command_line() -> None:
 
 
 def test_a_user_other_than_root_goes_through_sudo_without_a_prompt() -> None:
-    conn = FakeConnection(Board(image="missing", report=FIRST_RUN))
+    conn = FakeConnection(Board(image="missing", report=FIRST_RUN), device="pi-01", user="pi")
     run([device("pi-01")], {"pi-01": conn})
     assert all(c.startswith("sudo -n sh -c ") for c, _ in conn.calls)
     inner = shlex.split(conn.calls[-1][0])[-1]
@@ -263,9 +263,11 @@ def test_sudo_that_wants_a_password_says_what_to_do() -> None:
     def board(command: str, stdin: bytes) -> Result:
         return Result(command, 1, b"", b"sudo: a password is required\n")
 
-    [result] = run([device("pi-01")], {"pi-01": FakeConnection(board)})
-    assert result.error == "checking for the agent image: sudo: a password is required"
-    assert "let pi run sudo without a password" in result.hint
+    conn = FakeConnection(board, device="pi-01", user="pi")
+    [result] = run([device("pi-01")], {"pi-01": conn})
+    assert result.error == ("pi on pi-01 needs passwordless sudo: add `pi ALL=(ALL) NOPASSWD: "
+                            "ALL` to /etc/sudoers.d/010_pi-nopasswd (or log in as root)")
+    assert len(conn.calls) == 1  # nothing sent, nothing run after sudo said no
 
 
 def test_one_failing_board_never_stops_the_others_and_results_keep_their_order() -> None:

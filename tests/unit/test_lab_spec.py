@@ -78,13 +78,16 @@ def test_interface_names_fit_the_kernel_limit() -> None:
     assert len(s.veth(last)) <= 15
 
 
-def test_sshd_config_allows_only_the_lab_key() -> None:
+def test_sshd_config_allows_only_keys_and_refuses_root_unless_asked() -> None:
     s = spec()
     device = s.devices(1)[0]
     config = lab.sshd_config(s, device)
     assert "ListenAddress 10.250.0.11" in config
     assert "PasswordAuthentication no" in config
-    assert f"AuthorizedKeysFile {s.client_key}.pub" in config
+    assert "AuthorizedKeysFile .ssh/authorized_keys" in config
+    assert "PermitRootLogin no" in config.splitlines()
+    allowed = lab.sshd_config(s, device, root_login=True)
+    assert "PermitRootLogin prohibit-password" in allowed.splitlines()
 
 
 def test_lab_inventory_loads_with_profile_budgets() -> None:
@@ -97,8 +100,18 @@ def test_lab_inventory_loads_with_profile_budgets() -> None:
         ("t-01", "10.250.0.11", "pi4b-8g", Arch.AMD64),
         ("t-02", "10.250.0.12", "pi4b-2g", Arch.AMD64),
     ]
-    assert inv.devices[0].ssh.user == "root"
+    assert [d.ssh.user for d in inv.devices] == ["pi", "pi"]
     assert inv.groups == {"t": ("t-01", "t-02")}
+
+
+def test_lab_inventory_names_each_boards_user_a_jetson_its_jetpack_user() -> None:
+    s = spec()
+    devices = s.devices(2, "pi5-8g,jetson-orin-nano-8g")
+    text = io.StringIO()
+    YAML().dump(lab.inventory(s, devices, Arch.AMD64), text)
+    inv = inventory.loads(text.getvalue(), "lab.yaml")
+    assert [(d.id, d.ssh.user, d.ssh.key) for d in inv.devices] == [
+        ("t-01", "pi", s.client_key), ("t-02", "nvidia", s.client_key)]
 
 
 def test_preflight_names_the_apt_packages_of_missing_commands() -> None:
