@@ -21,7 +21,7 @@ import pytest
 
 from fleet.lab import device as lab_device
 from fleet.lab import images
-from fleet.lab.spec import LabDevice
+from fleet.lab.spec import DEVICE_PRIVATE_DIRS, LabDevice
 from tests.integration.conftest import lab_fixture
 from tests.integration.lablib import Lab, app_images
 
@@ -66,16 +66,25 @@ services:
     return work
 
 
+# The board has a /root and a /home of its own, bound over this machine's: where the
+# interpreter lives under one (pyenv's), the command gets a mount namespace of its own
+# without that bind, so it finds the interpreter; the board's mounts stay as they were.
+REVEAL = 'umount "$1" && shift && exec "$@"'
+
+
 def on_gateway(lab: Lab, board: LabDevice, work: Path, *args: str
                ) -> subprocess.CompletedProcess[str]:
     """`fleet --inventory hosts ARGS` run inside the board's namespaces, as on the board."""
     mnt, uts = lab.spec.ns_dir / f"{board.id}.mnt", lab.spec.ns_dir / f"{board.id}.uts"
     env = {**os.environ, "FLEET_CACHE_DIR": str(work / "cache"),
            "FLEET_KNOWN_HOSTS": str(work / "known_hosts")}
+    fleet = [sys.executable, "-m", "fleet", "--inventory", str(work / "hosts"), *args]
+    for hiding in (d for d in DEVICE_PRIVATE_DIRS if Path(sys.base_prefix).is_relative_to(d)):
+        fleet = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", REVEAL,
+                 "sh", hiding, *fleet]
     return subprocess.run(
         ["nsenter", f"--net=/run/netns/{lab.spec.netns(board)}", f"--mount={mnt}",
-         f"--uts={uts}", f"--wd={work}", "--", sys.executable, "-m", "fleet", "--inventory",
-         str(work / "hosts"), *args],
+         f"--uts={uts}", f"--wd={work}", "--", *fleet],
         capture_output=True, text=True, timeout=600, check=False, env=env)
 
 
