@@ -33,7 +33,13 @@ def row(record: DeviceRecord, device: Device | None, now: float) -> DeviceRow:
         throttled=tuple(hb.throttled or ()), impedance=imp.score if imp else None,
         containers_running=containers.running if containers else None,
         containers_total=containers.total if containers else None,
-        heard_at=record.last_seen, problems=tuple(hb.problems))
+        heard_at=record.last_seen, problems=tuple(hb.problems),
+        profile_mismatch=_mismatch(record, device))
+
+
+def _mismatch(record: DeviceRecord, device: Device | None) -> str:
+    found = record.mismatch(device.profile.name if device is not None else None)
+    return "" if found is None else found.reason
 
 
 def snapshot(view: FleetView, devices: Mapping[str, Device], now: float, seq: int,

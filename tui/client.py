@@ -43,6 +43,7 @@ class DeviceRow:
     containers_total: int | None = None
     heard_at: float | None = None  # arrival of its latest heartbeat
     problems: tuple[str, ...] = ()
+    profile_mismatch: str = ""  # why the board is not its profile, if it says so
 
 
 @dataclass(frozen=True, slots=True)

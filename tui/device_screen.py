@@ -38,6 +38,8 @@ def readings(row: DeviceRow, detail: DeviceDetail | None, now: float) -> Rendera
     state = Text(row.state, style=rows.STATE_STYLE.get(row.state, ""))
     grid.add_row("state", state + Text("" if row.managed else "  (not in the inventory)"))
     grid.add_row("site / profile", f"{row.site} / {row.profile}")
+    if row.profile_mismatch:
+        grid.add_row("", Text(f"not a {row.profile}: {row.profile_mismatch}", style="red"))
     if detail is not None and detail.host:
         grid.add_row("host", f"{detail.host} ({detail.arch})")
     grid.add_row("CPU", rows.bar(row.cpu_pct) + Text(

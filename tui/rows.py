@@ -93,7 +93,8 @@ def _z(row: DeviceRow, now: float) -> Text:
 COLUMNS: tuple[Column, ...] = (
     Column("id", "DEVICE", 14, lambda r, _: Text(r.id, style="bold"), lambda r, _: (0, r.id)),
     Column("site", "SITE", 7, lambda r, _: Text(r.site), lambda r, _: (0, r.site)),
-    Column("profile", "PROFILE", 16, lambda r, _: Text(r.profile),
+    Column("profile", "PROFILE", 16,
+           lambda r, _: Text(r.profile, style="red" if r.profile_mismatch else ""),
            lambda r, _: (0, r.profile)),
     Column("state", "STATE", 11, _state, lambda r, _: (0, r.state)),
     Column("cpu", "CPU", 11, lambda r, _: bar(r.cpu_pct), lambda r, _: _num(r.cpu_pct)),

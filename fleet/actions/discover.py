@@ -67,9 +67,10 @@ def missing(found: Iterable[Found], devices: Iterable[Device]) -> list[str]:
 
 
 def new_devices(found: Iterable[Found], today: date) -> list[inventory_add.NewDevice]:
-    """What `--add` writes: every new board, its address (which works without nss-mdns)."""
+    """What `--add` writes: every new board, its address (which works without nss-mdns) and
+    the SSH port its records give."""
     return [inventory_add.NewDevice(
-        id=f.seen.id, host=f.seen.addresses[0],
+        id=f.seen.id, host=f.seen.addresses[0], port=f.seen.port,
         profile=f.seen.advert.profile if f.seen.advert else None,
         arch=str(f.seen.advert.arch) if f.seen.advert else None,
         note=f"found by fleet discover on {today.isoformat()} as {f.seen.host}"

@@ -4,10 +4,14 @@ On a board the root is / inside the agent's container, which shows the host's
 /proc and a read-only /sys, but masks /sys/firmware (so /proc/device-tree, a
 link into it, is dangling): bootstrap.sh mounts the host's device tree
 read-only at /fleet/device-tree instead. `fleet agent --once --root DIR` reads
-a captured board's tree the same way, with tegrastats' output as a file
-(CAPTURED_TEGRASTATS). Every file here is world-readable on Raspberry Pi OS
-and JetPack, so the agent reads them as nobody; a file that cannot be read is
-a sensor the board does not have, never an error.
+a captured board's tree the same way. What a board gives only through a
+command is replayed from that command's output, saved under DIR/captured/:
+tegrastats.txt (`tegrastats`, its last line is read), vcgencmd-get_throttled.txt
+(`vcgencmd get_throttled`, for a Pi with no get_throttled file, e.g. a Pi 5)
+and df.txt (`df -Pk /var/lib/docker`, the disk a replay reports). Every file
+here is world-readable on Raspberry Pi OS and JetPack, so the agent reads them
+as nobody; a file that cannot be read is a sensor the board does not have,
+never an error.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ GPU_NODES = frozenset({"gpu", "gm20b", "gp10b", "gv11b", "ga10b"})
 INA3221_HWMON = "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*"
 INA3221_IIO = "sys/bus/i2c/drivers/ina3221x/*/iio:device*"
 CAPTURED_TEGRASTATS = "captured/tegrastats.txt"
+CAPTURED_VCGENCMD = "captured/vcgencmd-get_throttled.txt"
+CAPTURED_DF = "captured/df.txt"
 
 
 def _text(path: Path) -> str | None:
@@ -96,13 +102,21 @@ class Board:
             return None
 
     def throttle_word(self) -> str | None:
-        """The Pi firmware's throttle word as the sysfs file gives it; None off a Pi."""
+        """The Pi firmware's throttle word as the sysfs file (or a captured vcgencmd) gives it.
+
+        None off a Pi, and on a Pi whose kernel has no such file (the agent may then ask
+        vcgencmd itself, fleet.agent.probe).
+        """
         for pattern in THROTTLE_FILES:
             for path in sorted(self.root.glob(pattern)):
                 text = _text(path)
                 if text is not None:
                     return text
-        return None
+        return self.captured(CAPTURED_VCGENCMD)
+
+    def captured(self, name: str) -> str | None:
+        """A command's output saved in a replayed tree; never looked for on the board itself."""
+        return None if self.root == Path("/") else _text(self.root / name)
 
     def gpu(self) -> tuple[float, int | None] | None:
         """A Jetson's GPU load (percent) and clock (MHz) from devfreq; None without one."""
@@ -136,7 +150,7 @@ class Board:
 
     def captured_tegrastats(self) -> JetsonStats | None:
         """The last line of a captured `tegrastats` output, in a replayed tree."""
-        text = _text(self.root / CAPTURED_TEGRASTATS)
+        text = self.captured(CAPTURED_TEGRASTATS)
         lines = [line for line in (text or "").splitlines() if line.strip()]
         try:
             return parse_tegrastats(lines[-1]) if lines else None

@@ -33,7 +33,9 @@ class Readings:
 
 
 def disk_full(disk: Disk) -> bool:
-    return disk.free_mb < DISK_FULL_MB or disk.free_mb * 100 < disk.total_mb * DISK_FULL_PCT
+    """Too little left to work with; a disk not measured (total 0) is unknown, not full."""
+    low = disk.free_mb < DISK_FULL_MB or disk.free_mb * 100 < disk.total_mb * DISK_FULL_PCT
+    return disk.total_mb > 0 and low
 
 
 def wire_impedance(imp: Impedance) -> WireImpedance:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from fleet.agent import readings
-from fleet.agent.board import Board
+from fleet.agent.board import CAPTURED_DF, Board
 from fleet.agent.engine import Engine, EngineError
 from fleet.agent.hardware import JetsonStats, input_power_mw, main_temperature, parse_throttled
 from fleet.agent.heartbeat import Readings
@@ -32,7 +32,8 @@ def _read(path: Path) -> str:
 class Probe:
     """One round of readings per call; keeps the previous CPU times for the delta."""
 
-    def __init__(self, *, engine: Engine, disk_path: str, memory_cgroup: Path | None = None,
+    def __init__(self, *, engine: Engine, disk_path: str | None,
+                 memory_cgroup: Path | None = None,
                  root: Path = Path("/"), vcgencmd: str | None = None) -> None:
         self._engine = engine
         self._disk_path = disk_path
@@ -60,7 +61,8 @@ class Probe:
         captured = self._board.captured_tegrastats()
         temps = self._board.temperatures() or (captured.temps_c if captured else {})
         return Readings(
-            cpu_pct=cpu, load1=load1, memory=self._memory(problems), disk=self._disk(problems),
+            cpu_pct=cpu, load1=load1, memory=self._memory(problems, captured),
+            disk=self._disk(problems),
             temp_c=main_temperature(temps), temps=temps, throttled=self._throttled(problems),
             gpu=self._gpu(captured), containers=self._containers(problems), model=self.model,
             problems=tuple(problems),
@@ -78,10 +80,12 @@ class Probe:
         return Gpu(load_pct=round(load, 1), power_mw=input_power_mw(rails), freq_mhz=freq_mhz,
                    rails_mw=rails)
 
-    def _memory(self, problems: list[str]) -> Memory:
+    def _memory(self, problems: list[str], captured: JetsonStats | None = None) -> Memory:
         try:
             host = readings.parse_meminfo(_read(self._proc / "meminfo"))
         except (OSError, ValueError) as e:
+            if captured is not None:  # a replayed Jetson: tegrastats' RAM is /proc/meminfo's
+                return Memory(used_mb=captured.ram_used_mb, total_mb=captured.ram_total_mb)
             problems.append(f"memory: {e}")
             return Memory(0, 0)
         if self._cgroup is None:
@@ -102,12 +106,26 @@ class Probe:
                                         _read(cgroup / "memory.limit_in_bytes"))
 
     def _disk(self, problems: list[str]) -> Disk:
+        if self._disk_path is None:
+            return self._captured_disk(problems)
         try:
             st = os.statvfs(self._disk_path)
         except OSError as e:
             problems.append(f"disk: {self._disk_path}: {e.strerror}")
             return Disk(0, 0, 0)
         return readings.disk_usage(st.f_blocks, st.f_bfree, st.f_bavail, st.f_frsize)
+
+    def _captured_disk(self, problems: list[str]) -> Disk:
+        """A replayed board's disk, from its captured df; never this machine's."""
+        text = self._board.captured(CAPTURED_DF)
+        if text is None:
+            problems.append(f"disk: unknown (no {CAPTURED_DF} in the replayed tree)")
+            return Disk(0, 0, 0)
+        try:
+            return readings.parse_df(text)
+        except ValueError as e:
+            problems.append(f"disk: {CAPTURED_DF}: {e}")
+            return Disk(0, 0, 0)
 
     def _throttled(self, problems: list[str]) -> tuple[str, ...] | None:
         """From the firmware's sysfs file; vcgencmd (a child process) only where it is absent."""

@@ -112,6 +112,26 @@ def cgroup_memory(used: int, limit: int | None, host_total_mb: int) -> Memory:
     return Memory(used_mb=used // MiB, total_mb=total_mb)
 
 
+def parse_df(text: str) -> Disk:
+    """`df -Pk PATH` (or `df -k`, or plain `df`: the same columns in KiB) -> the one filesystem.
+
+    Columns: Filesystem, 1024-blocks (1K-blocks), Used, Available, Capacity, Mounted on.
+    A filesystem name too long for its column wraps onto a line of its own without -P,
+    so the figures are read from the last line's tail.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or "blocks" not in lines[0]:
+        raise ValueError("not the output of df -Pk (no header with 1024-blocks)")
+    if not lines[0].split()[1].startswith(("1024-", "1K-")):
+        raise ValueError(f"df blocks are not KiB: {lines[0].split()[1]!r} (run df -Pk)")
+    figures = lines[-1].split()
+    try:
+        total, used, available = (int(v) for v in figures[-5:-2])
+    except ValueError:
+        raise ValueError(f"not a df line: {lines[-1]!r}") from None
+    return Disk(used_mb=used // 1024, total_mb=total // 1024, free_mb=available // 1024)
+
+
 def disk_usage(blocks: int, free: int, available: int, fragment: int) -> Disk:
     """statvfs fields -> used and total as `df` shows them, and what is left to non-root."""
     return Disk(used_mb=(blocks - free) * fragment // MiB, total_mb=blocks * fragment // MiB,

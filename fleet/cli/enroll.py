@@ -29,7 +29,7 @@ from fleet.fanout import Quiet
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from fleet.actions.enroll import Enrolled
+    from fleet.actions.enroll import Enrolled, Proposal
 
 
 def register(commands: Commands) -> None:
@@ -44,8 +44,10 @@ def register(commands: Commands) -> None:
                              "those the inventory lacks to it as discover --add does; each "
                              "one's host key must be pinned: fleet trust ID --accept SHA256:...")
     enroll.add_argument("--profile", metavar="NAME",
-                        help="hardware profile of the boards --all-new adds (default: the "
-                             "inventory's defaults.profile)")
+                        help="hardware profile of the boards --all-new adds (default: what "
+                             "each board's model says it is, read over SSH, else the "
+                             "inventory's defaults.profile); a board that says otherwise is "
+                             "reported")
     enroll.add_argument("--agent-base", metavar="IMAGE",
                         help="base image the agent image is built on, if a board lacks it "
                              "(default: agent_image/Dockerfile's, python:3.11-slim-bookworm)")
@@ -109,12 +111,34 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         print_json({"inventory": str(done.inventory), "added": list(done.added),
                     "image": settings.image,
                     "devices": [enroll.result_json(r) for r in done.results],
+                    "proposals": [_proposal_json(p) for p in done.proposals],
                     "summary": enroll.summary(done.results)})
     elif not done.results:
         out.print("no bare boards found on mDNS: nothing to enroll")
     else:
+        _print_proposals(done.proposals)
         _print_results(done, settings.image)
     return EXIT_OK if done.ok else EXIT_FAILED
+
+
+def _proposal_json(p: Proposal) -> dict[str, object]:
+    return {"device": p.device, "proposed": p.proposed, "reason": p.reason, "given": p.given,
+            "used": p.used, "disagrees": p.disagrees}
+
+
+def _print_proposals(proposals: tuple[Proposal, ...]) -> None:
+    """What each new board's model said, and which profile it was added with."""
+    for p in proposals:
+        if p.used:
+            out.print(f"{p.device}: added as {p.proposed}, what the board says it is: "
+                      f"{escape(p.reason)}", soft_wrap=True)
+        elif p.disagrees:
+            out.print(f"[yellow]{p.device}: added as {p.given} (--profile), but the board "
+                      f"says it is {p.proposed}: {escape(p.reason)}[/]", soft_wrap=True)
+        elif p.proposed is None:
+            fallback = "--profile" if p.given else "the inventory's defaults.profile"
+            out.print(f"{p.device}: fleet cannot tell its profile: {escape(p.reason)}; "
+                      f"it takes {fallback}", soft_wrap=True)
 
 
 def _print_results(done: Enrolled, image: str) -> None:

@@ -16,6 +16,8 @@ GROUP_KEYS = ("hosts", "children", "vars")
 # fleet's name for a field -> the Ansible var that sets it, for writing new hosts.
 ANSIBLE_NAMES = {"host": "ansible_host", "profile": "fleet_profile",
                  "storage_gb": "fleet_storage_gb", "arch": "fleet_arch", "site": "fleet_site"}
+# ...and the connection var for a new host's SSH port (not the older ansible_ssh_port alias).
+ANSIBLE_PORT = "ansible_port"
 
 
 def read(root: Node) -> Graph:

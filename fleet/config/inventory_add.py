@@ -20,23 +20,29 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fleet.config.ansible import ANSIBLE_NAMES
-from fleet.config.inventory import is_ansible, read
+from fleet.config.ansible import ANSIBLE_NAMES, ANSIBLE_PORT
+from fleet.config.inventory import is_ansible, load, read
 from fleet.config.yamlfile import parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
-from fleet.model import Arch, Inventory, validate_device_id
+from fleet.model import Arch, Inventory, SshTarget, validate_device_id
 from fleet.profiles import PROFILES
 
+DEFAULT_SSH_PORT = SshTarget().port
 
 @dataclass(frozen=True, slots=True)
 class NewDevice:
-    """A device to add; a profile or arch of None is left to the inventory's defaults."""
+    """A device to add; a profile or arch of None is left to the inventory's defaults.
+
+    So is an SSH port of 22: sshd's default, and what mDNS says when no record
+    gives sshd's port. Any other (balenaOS's 22222) is written as the device's own.
+    """
 
     id: str
     host: str
     profile: str | None = None
     arch: str | None = None
     note: str = ""  # written as a comment on the device's line
+    port: int = DEFAULT_SSH_PORT
 
 
 _HEADER = ("# fleet inventory, started by `fleet discover --add`; "
@@ -58,6 +64,29 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
     they were, before it replaces the file: atomically, keeping its mode.
     """
     path = Path(path)
+    edit = _edit(path, new)
+    if edit is None:
+        return []
+    text, new_text, _, added = edit
+    try:
+        _replace(path, new_text.encode("utf-8"), existed=text is not None)
+    except OSError as e:
+        raise ConfigError(f"cannot write the inventory: {e}", path=str(path)) from None
+    return added
+
+
+def preview(path: Path | str, new: Sequence[NewDevice]) -> Inventory:
+    """The inventory as it would load with `new` added, written nowhere: what a new device's
+    SSH settings would be before it is added. Raises what add_devices would."""
+    path = Path(path)
+    edit = _edit(path, new)
+    return load(path) if edit is None else edit[2]
+
+
+def _edit(path: Path, new: Sequence[NewDevice]
+          ) -> tuple[str | None, str, Inventory, list[str]] | None:
+    """The file's text, its text with `new` added, how that loads and the ids added; None if
+    every one is there already."""
     checked = [_checked_new(d, path) for d in new]
     text = _read_for_edit(path)
     root = parse(text or "", str(path))
@@ -68,7 +97,7 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
         if d.id not in known:
             adding.setdefault(d.id, d)
     if not adding:
-        return []
+        return None
     devices = list(adding.values())
     if root.value is not None and is_ansible(root.value):
         hosts = "".join(_entries(devices, 4, 2, "\n", ansible=True))
@@ -76,12 +105,8 @@ def add_devices(path: Path | str, new: Sequence[NewDevice]) -> list[str]:
                           "format only; add the hosts by hand, under all.hosts or a group's "
                           f"hosts:\nall:\n  hosts:\n{hosts}", path=str(path))
     new_text = _spliced(_HEADER if text is None else text, root.value, devices, path)
-    _check_added(new_text, before, devices, path)
-    try:
-        _replace(path, new_text.encode("utf-8"), existed=text is not None)
-    except OSError as e:
-        raise ConfigError(f"cannot write the inventory: {e}", path=str(path)) from None
-    return list(adding)
+    after = _check_added(new_text, before, devices, path)
+    return text, new_text, after, list(adding)
 
 
 def _checked_new(d: NewDevice, path: Path) -> NewDevice:
@@ -94,6 +119,9 @@ def _checked_new(d: NewDevice, path: Path) -> NewDevice:
     if not d.host or any(c.isspace() or not c.isprintable() for c in d.host):
         raise ConfigError(f"expected a host name or address, got {d.host!r}",
                           path=str(path), field=f"{where}.host")
+    if not 1 <= d.port <= 65535:
+        raise ConfigError(f"expected an SSH port from 1 to 65535, got {d.port}",
+                          path=str(path), field=f"{where}.ssh.port")
     if d.profile is not None and d.profile not in PROFILES:
         raise UnknownProfileError(d.profile, PROFILES, path=str(path), field=f"{where}.profile")
     try:
@@ -203,7 +231,7 @@ def _end_line(lines: list[str], at: int, nl: str) -> None:
 def _entries(devices: Iterable[NewDevice], col: int, step: int, nl: str, *, gap: str = "",
              ansible: bool = False) -> list[str]:
     """Block-style entries at column `col`, each after `gap`: `id:` and its note, then
-    host, profile and arch."""
+    host, profile, arch and an SSH port other than 22."""
     yaml = YAML(typ="rt")
     yaml.width = 4096  # a value on one line, however long
     yaml.indent(mapping=step)
@@ -212,6 +240,10 @@ def _entries(devices: Iterable[NewDevice], col: int, step: int, nl: str, *, gap:
     for d in devices:
         values = zip(names, (d.host, d.profile, d.arch), strict=True)
         body = CommentedMap([(name, value) for name, value in values if value is not None])
+        if d.port != DEFAULT_SSH_PORT:
+            # Ansible's connection var sits among the host's; fleet's has its own section.
+            body.update({ANSIBLE_PORT: d.port} if ansible
+                        else {"ssh": CommentedMap([("port", d.port)])})
         buf = io.StringIO()
         yaml.dump(CommentedMap([(d.id, body)]), buf)  # quotes what needs it: '123', 'null'
         first, *rest = buf.getvalue().splitlines()
@@ -227,8 +259,9 @@ def _by_hand(devices: list[NewDevice], path: Path, why: str) -> ConfigError:
                        f"{entries}", path=str(path))
 
 
-def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Path) -> None:
-    """Raise unless `text` loads as `before` with `added` after its devices, as asked."""
+def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Path
+                 ) -> Inventory:
+    """How `text` loads; raise unless as `before` with `added` after its devices, as asked."""
     try:
         root = parse(text, str(path))
     except ConfigError:
@@ -244,12 +277,14 @@ def _check_added(text: str, before: Inventory, added: list[NewDevice], path: Pat
     new = after.devices[n:]
     as_asked = len(new) == len(added) and all(
         (d.id, d.host) == (a.id, a.host) and a.profile in (None, d.profile.name)
-        and a.arch in (None, d.arch) for d, a in zip(new, added, strict=True))
+        and a.arch in (None, d.arch) and a.port in (DEFAULT_SSH_PORT, d.ssh.port)
+        for d, a in zip(new, added, strict=True))
     kept = (after.devices[:n], after.groups, after.broker) == (
         before.devices, before.groups, before.broker)
     if not (as_asked and kept):
         # A layout this module misreads; the check keeps it from changing anything.
         raise _by_hand(added, path, _LOST)
+    return after
 
 
 def _replace(path: Path, data: bytes, *, existed: bool) -> None:

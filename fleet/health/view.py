@@ -22,6 +22,7 @@ from enum import StrEnum
 from fleet.health.impedance import Impedance
 from fleet.health.liveness import Health, Liveness, state
 from fleet.health.order import Position, Verdict, judge
+from fleet.lan.boards import BoardFacts, Identity, identify
 from fleet.lan.sightings import DeviceSeen
 from fleet.wire import Heartbeat, State
 
@@ -96,6 +97,21 @@ class DeviceRecord:
             return None
         w = self.heartbeat.impedance
         return Impedance(w.latency_ms, w.processing_ms, w.queue, w.drift_ms, w.reliability)
+
+    def board(self) -> Identity | None:
+        """What the board says it is (its heartbeat's model and memory); None if it says
+        nothing. An agent that could read only a Jetson's L4T release sends that line."""
+        hb = self.heartbeat
+        if hb is None or not hb.model:
+            return None
+        facts = (BoardFacts(tegra_release=hb.model) if hb.model.lstrip().startswith("# R")
+                 else BoardFacts(hb.model, hb.mem_total_mb or None))
+        return identify(facts)
+
+    def mismatch(self, profile: str | None) -> Identity | None:
+        """What the board says, if it rules out the inventory's `profile`; else None."""
+        board = self.board()
+        return board if profile is not None and board and board.disagrees(profile) else None
 
     def health(self, now: float) -> Health:
         imp = self.impedance()

@@ -22,6 +22,8 @@ from fleet.model import Arch, validate_device_id
 SERVICE_TYPE = "_fleet._tcp.local."
 # What a board with no agent yet may publish (avahi's service files, macOS-style workstations).
 BARE_SERVICE_TYPES = ("_workstation._tcp.local.", "_ssh._tcp.local.", "_sftp-ssh._tcp.local.")
+# The records whose port is sshd's, most direct first (balenaOS advertises SSH on 22222).
+SSH_SERVICE_TYPES = ("_ssh._tcp.local.", "_sftp-ssh._tcp.local.")
 TXT_VERSION = "1"
 # RFC 6763 section 6.2: a TXT record should stay well inside one packet; we
 # publish about 250 bytes and refuse anything past 1,300.

@@ -2,20 +2,28 @@
 
 fleet.lan.discovery's browser feeds it; everything it decides (ids from TXT or
 host names, duplicate ids, the bare board behind an enrolled one's address,
-addresses outside the browsed networks) is tested here without a network.
+addresses outside the browsed networks, which record's SSH port counts) is
+tested here without a network.
+
+A board is often seen through several records at once: fleet's agent, avahi's
+`_ssh._tcp` and `_workstation._tcp`, its host name. Only an SSH record's port
+is sshd's own (a workstation record's is not SSH's, a name has none, an agent
+says what it was configured with), so the SSH record's port is kept whatever
+order the records arrive in.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from fleet.lan.advert import SERVICE_TYPE, Advert, AdvertError, parse_txt
+from fleet.lan.advert import SERVICE_TYPE, SSH_SERVICE_TYPES, Advert, AdvertError, parse_txt
 from fleet.model import DEVICE_ID
 
 BY_NAME = "name"  # the source of a board found by resolving its host name
 _INVALID_ID_CHARS = str.maketrans({c: "-" for c in "_. "})
+_SSH_RANK = {service: rank for rank, service in enumerate(SSH_SERVICE_TYPES)}
 
 
 def is_loopback(host: str) -> bool:
@@ -135,14 +143,30 @@ class Sightings:
             now.setdefault(seen.id, seen)
         enrolled_at = {a for seen in now.values() for a in seen.addresses}
         for device_id, sources in self._bare.items():
-            # The first source's view; a board whose address an agent advertises is that agent's.
-            seen = next(iter(sources.values()))
+            # A board whose address an agent advertises is that agent's.
+            seen = _ssh_first(sources)
             if device_id not in now and not enrolled_at.intersection(seen.addresses):
                 now[device_id] = seen
+        for device_id, seen in now.items():
+            port = self._ssh_port_at(seen.addresses)
+            if port is not None and port != seen.port:
+                now[device_id] = replace(seen, port=port)
         events: list[Event] = [DeviceGone(i) for i in self._shown if i not in now]
         events += [s for i, s in now.items() if self._shown.get(i) != s]
         self._shown = now
         return events
+
+    def _ssh_port_at(self, addresses: Sequence[str]) -> int | None:
+        """The port the most direct SSH record at one of these addresses gives, if any."""
+        records = [seen for sources in self._bare.values() for seen in sources.values()
+                   if seen.source in _SSH_RANK and set(seen.addresses) & set(addresses)]
+        best = min(records, key=lambda seen: _SSH_RANK[seen.source], default=None)
+        return None if best is None else best.port
+
+
+def _ssh_first(sources: Mapping[str, DeviceSeen]) -> DeviceSeen:
+    """A bare board's view from its SSH record if it has one, else from the first to arrive."""
+    return min(sources.values(), key=lambda seen: _SSH_RANK.get(seen.source, len(_SSH_RANK)))
 
 
 def _bare_id(host: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fleet.lan.boards import BoardFacts, Identity, identify
 from fleet.lan.discovery import Scan
 from fleet.lan.sightings import DeviceSeen
 
@@ -26,6 +27,28 @@ class Found:
     def new(self) -> bool:
         return self.inventory_id is None
 
+    @property
+    def identity(self) -> Identity | None:
+        """What the model its agent advertises says it is; None for a bare board (no advert).
+
+        The advert's memory is its profile's, not the board's, so it cannot pick a
+        size: a model that allows the advertised profile agrees with it."""
+        advert = self.seen.advert
+        return None if advert is None else identify(BoardFacts(advert.model))
+
+    @property
+    def proposed(self) -> str | None:
+        identity = self.identity
+        advert = self.seen.advert
+        return None if identity is None or advert is None else identity.proposal(advert.profile)
+
+    @property
+    def disagrees(self) -> bool:
+        """The agent's profile is one its board's model rules out."""
+        identity = self.identity
+        return (identity is not None and self.seen.advert is not None
+                and identity.disagrees(self.seen.advert.profile))
+
 
 def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> dict[str, Any]:
     return {
@@ -39,6 +62,9 @@ def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> 
             "ssh_fingerprint": (f.seen.advert.ssh_fingerprint or None) if f.seen.advert else None,
             "agent": f.seen.advert.agent if f.seen.advert else None,
             "model": f.seen.advert.model if f.seen.advert else None,
+            "proposed_profile": f.proposed,
+            "profile_disagrees": f.disagrees,
+            "proposal_reason": f.identity.reason if f.identity else None,
             "found_by": f.seen.source,
         } for f in found],
         "missing": list(absent),
@@ -49,7 +75,7 @@ def discover_json(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> 
 
 
 def render(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> RenderableType:
-    table = Table("device", "address", "profile", "agent", "inventory",
+    table = Table("device", "address", "profile", "board says", "agent", "inventory",
                   title=f"on the LAN: {len(found)} boards ({scan.seconds:.1f} s of mDNS)",
                   box=box.SIMPLE_HEAD)
     for column in table.columns:
@@ -59,13 +85,25 @@ def render(found: Sequence[Found], absent: Sequence[str], scan: Scan) -> Rendera
         inventory = "[yellow]new[/]" if f.new else (
             "yes" if f.inventory_id == f.seen.id else f"as {f.inventory_id}")
         table.add_row(f.seen.id, ", ".join(f.seen.addresses), a.profile if a else "-",
-                      a.agent if a else "[yellow]bare[/]", inventory)
+                      _board_says(f), a.agent if a else "[yellow]bare[/]", inventory)
     lines: list[RenderableType] = [table]
     if absent:
         lines.append(Text(f"in the inventory, not heard: {', '.join(absent)}"))
     lines += [Text(f"skipped {r.name} at {', '.join(r.addresses)}: {r.reason}", style="red")
               for r in scan.rejected]
+    lines += [Text(f"{f.seen.id} runs as {f.seen.advert.profile}, but its model says "
+                   f"otherwise: {f.identity.reason}", style="yellow")
+              for f in found if f.disagrees and f.seen.advert and f.identity]
     new = sum(f.new for f in found)
     if new:
         lines.append(Text(f"{new} new: `fleet discover --add` writes them into the inventory"))
     return Group(*lines)
+
+
+def _board_says(f: Found) -> str:
+    """The profile the board's model proposes; `?` if it cannot tell, `-` if it says nothing."""
+    if f.identity is None:
+        return "-"
+    if f.disagrees:
+        return f"[red]{f.identity.profile or ' or '.join(f.identity.candidates)}[/]"
+    return f.proposed or "?"

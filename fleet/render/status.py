@@ -31,10 +31,14 @@ def status_json(view: FleetView, now: float, profiles: Mapping[str, str]) -> dic
 
 def _device(r: DeviceRecord, now: float, profile: str | None) -> dict[str, Any]:
     hb, imp = r.heartbeat, r.impedance()
+    board, mismatch = r.board(), r.mismatch(profile)
     return {
         "id": r.id,
         "state": r.health(now).value,
         "profile": profile,
+        "board_model": hb and hb.model,
+        "board_profile": board and board.proposal(profile),
+        "profile_mismatch": None if mismatch is None else mismatch.reason,
         "in_inventory": r.expected,
         "managed": r.managed,
         "on_lan": r.on_lan,
@@ -70,6 +74,8 @@ def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> Renderab
         health = Health(d["state"])
         imp, containers = d["impedance"], d["containers"]
         notes = [*d["problems"], *(d["throttled"] or [])]
+        if d["profile_mismatch"]:
+            notes.insert(0, f"not a {d['profile']}: {d['profile_mismatch']}")
         if d["bad_payloads"]:
             notes.append(f"dropped payloads: {d['bad_payloads']}")
         if not d["in_inventory"]:
@@ -79,7 +85,8 @@ def render(view: FleetView, now: float, profiles: Mapping[str, str]) -> Renderab
         if d["on_lan"] is False:
             notes.append("left mDNS")
         table.add_row(
-            d["id"], Text(health.value, style=_STYLE[health]), d["profile"] or "?",
+            d["id"], Text(health.value, style=_STYLE[health]),
+            Text(d["profile"] or "?", style="red" if d["profile_mismatch"] else ""),
             _against(d["mem_used_mb"], d["mem_budget_mb"]),
             _against(d["disk_used_mb"], d["disk_budget_mb"]),
             "-" if d["temp_c"] is None else f"{d['temp_c']:.0f} C",

@@ -314,3 +314,61 @@ def test_bad_and_duplicate_records_are_skipped_and_browsing_goes_on(lab: Lab) ->
     assert "duplicate id" in reasons[f"rogue-dup.{SERVICE_TYPE}"]
     real = [e for e in events if isinstance(e, DeviceSeen) and e.id == original.id]
     assert real and all(e.addresses == (original.ip,) for e in real)
+
+
+BALENA = """
+import sys, time
+from zeroconf import ServiceInfo, Zeroconf
+ip = sys.argv[1]
+zc = Zeroconf(interfaces=[ip])
+def publish(host, kind, port):
+    zc.register_service(ServiceInfo(f"{kind}.local.", f"{host}.{kind}.local.", port=port,
+                                    server=f"{host}.local.", parsed_addresses=[ip]))
+# balenaOS: a workstation record and SSH on 22222, in one order for one board and the
+# other for the other, a browse's worth apart.
+publish("balena-a", "_workstation._tcp", 9)
+publish("balena-b", "_ssh._tcp", 22222)
+time.sleep(1.5)
+publish("balena-a", "_ssh._tcp", 22222)
+publish("balena-b", "_workstation._tcp", 9)
+print("ready", flush=True)
+sys.stdin.read()
+zc.close()
+"""
+
+
+def test_a_balena_board_keeps_its_ssh_records_port_in_either_order_and_is_added_with_it(
+        lab: Lab, tmp_path: Path, known_hosts: Path) -> None:
+    bare = lab_device(lab, BARE[0])
+    responder = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{lab.spec.netns(bare)}", sys.executable, "-c", BALENA,
+         bare.ip], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
+
+        def settled(events: list[Event]) -> bool:
+            last = last_seen(events)
+            return all(last.get(b) is not None and last[b].port == 22222
+                       for b in ("balena-a", "balena-b"))
+
+        events, _ = asyncio.run(collect(settled, 15.0))
+        path = tmp_path / "inventory.yaml"
+        path.write_text(lab.spec.inventory.read_text().replace(
+            "defaults:\n", "defaults:\n  profile: pi4b-4g\n"))
+        report = json.loads(fleet(lab, "discover", "--add", "--json", "--interface", BRIDGE,
+                                  inv=path, known_hosts=known_hosts).stdout)
+    finally:
+        responder.communicate("", timeout=10)
+    last = last_seen(events)
+    for board in ("balena-a", "balena-b"):
+        assert (last[board].port, last[board].source) == (22222, "_ssh._tcp.local."), board
+    assert {"balena-a", "balena-b"} <= set(report["added"])
+    added = inventory.load(path)
+    for board in ("balena-a", "balena-b"):
+        assert (added.device(board).host, added.device(board).ssh.port) == (bare.ip, 22222)
+    # The agents' boards were in the inventory already, on sshd's usual port.
+    assert {added.device(a).ssh.port for a in AGENTS} == {22}
+
+
+def last_seen(events: list[Event]) -> dict[str, DeviceSeen]:
+    return {e.id: e for e in events if isinstance(e, DeviceSeen)}

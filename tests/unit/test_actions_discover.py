@@ -27,10 +27,10 @@ KEY = HostKey.from_blob(struct.pack(">I", len(NAME)) + NAME + struct.pack(">I", 
 
 
 def seen(device_id: str, address: str, *, fingerprint: str | None = None,
-         agent: bool = True) -> DeviceSeen:
+         agent: bool = True, port: int = 22) -> DeviceSeen:
     advert = Advert(device_id, "pi4b-8g", "Raspberry Pi 4 Model B", Arch.ARM64, 8192, 32768,
                     "", "0.1", device_id, ssh_fingerprint=fingerprint or "") if agent else None
-    return DeviceSeen(device_id, f"{device_id}.local", (address,), 22, advert, BY_NAME)
+    return DeviceSeen(device_id, f"{device_id}.local", (address,), port, advert, BY_NAME)
 
 
 def scanner(*boards: DeviceSeen, asked: list[Sequence[str]] | None = None
@@ -94,6 +94,18 @@ def test_add_writes_new_boards_and_pins_only_the_advertised_keys(tmp_path: Path)
     assert [(p.device, p.result, p.fingerprint) for p in added.pins] == [
         ("garage", "pinned", KEY.fingerprint)]
     assert store.pinned("garage") == KEY and added.ok
+
+
+def test_a_board_whose_records_give_another_ssh_port_is_added_with_it(tmp_path: Path) -> None:
+    path = write_inventory(tmp_path)
+    found = discover.find((), scanner(seen("balena", "10.0.0.12", agent=False, port=22222),
+                                      seen("raspberrypi", "10.0.0.10", agent=False))).found
+    discover.add_found(path, found, KnownHosts(tmp_path / "kh"), today=TODAY, check=Checker())
+    inv = inventory.load(path)
+    assert [(d.id, d.ssh.port) for d in inv.devices] == [("balena", 22222), ("raspberrypi", 22)]
+    # 22 is left to the defaults: only balena's port is written.
+    assert [line.strip() for line in path.read_text().splitlines() if "port:" in line] == [
+        "port: 22222"]
 
 
 def test_a_refused_key_is_that_boards_result_and_not_the_others(tmp_path: Path) -> None:

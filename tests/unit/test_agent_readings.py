@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from fleet.agent.readings import (
@@ -13,6 +16,7 @@ from fleet.agent.readings import (
     disk_usage,
     parse_cgroup_v1,
     parse_cgroup_v2,
+    parse_df,
     parse_loadavg,
     parse_meminfo,
     parse_proc_stat,
@@ -99,3 +103,33 @@ def test_disk_usage_as_df_shows_it() -> None:
     block = 4096
     disk = disk_usage(blocks=2_621_440, free=262_144, available=131_072, fragment=block)
     assert disk == Disk(used_mb=9216, total_mb=10240, free_mb=512)
+
+
+def _df(*args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(["df", *args, "/"], capture_output=True, text=True, check=True,
+                          env=env).stdout
+
+
+def test_df_pk_reads_as_statvfs_reads_the_same_filesystem() -> None:
+    """GNU df is the oracle: its -Pk figures are statvfs's, in KiB."""
+    st = os.statvfs("/")
+    disk = parse_df(_df("-Pk"))
+    direct = disk_usage(st.f_blocks, st.f_bfree, st.f_bavail, st.f_frsize)
+    assert disk.total_mb == direct.total_mb
+    assert abs(disk.used_mb - direct.used_mb) <= 1  # the disk may be written meanwhile
+
+
+def test_plain_df_has_the_same_columns_in_kib() -> None:
+    assert parse_df(_df()).total_mb == parse_df(_df("-Pk")).total_mb
+
+
+def test_df_in_512_byte_blocks_is_refused_not_misread() -> None:
+    posix = _df("-P", env={"POSIXLY_CORRECT": "1", "PATH": os.environ["PATH"]})
+    assert posix.splitlines()[0].split()[1] == "512-blocks"
+    with pytest.raises(ValueError, match="run df -Pk"):
+        parse_df(posix)
+
+
+def test_what_is_not_df_output_is_refused() -> None:
+    with pytest.raises(ValueError, match="not the output of df"):
+        parse_df("throttled=0x50000\n")

@@ -253,7 +253,8 @@ BAD = [
     ("host is a list", y("devices:", "  pi-1:", "    host: [a, b]", "    profile: pi4b-8g"),
      3, "devices.pi-1.host", "expected a host name or address, got a list"),
     ("unknown profile", one_device(profile="pi6"),
-     4, "devices.pi-1.profile", "unknown profile 'pi6'; known profiles: pi-zero-2w, pi3b-plus"),
+     4, "devices.pi-1.profile", "unknown profile 'pi6'; known profiles: pi-zero-2w, pi3b, "
+     "pi3b-plus"),
     ("unknown profile in defaults", y("defaults: {profile: pi6}", "devices: {a: {host: a}}"),
      1, "defaults.profile", "unknown profile 'pi6'"),
     ("unknown arch", one_device("    arch: mips"),

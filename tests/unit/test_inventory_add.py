@@ -239,6 +239,7 @@ def test_a_symlinked_inventory_stays_a_link(tmp_path: Path) -> None:
     (NewDevice("a", "x.local", arch="sparc"), "devices.a.arch", "unknown architecture"),
     (NewDevice("a", ""), "devices.a.host", "expected a host name or address"),
     (NewDevice("a", "x.local\nevil: 1"), "devices.a.host", "expected a host name or address"),
+    (NewDevice("a", "x.local", port=0), "devices.a.ssh.port", "expected an SSH port"),
 ])
 def test_a_bad_new_device_is_refused_before_anything_is_written(
         tmp_path: Path, device: NewDevice, field: str, message: str) -> None:
@@ -284,6 +285,34 @@ def test_an_ansible_inventory_is_refused_with_the_lines_to_add(tmp_path: Path) -
     assert str(caught.value).endswith(y(
         "all:", "  hosts:", "    garage:  # found",
         "      ansible_host: 10.0.0.9", "      fleet_profile: pi5-8g"))
+    assert path.read_text(encoding="utf-8") == old
+
+
+def test_an_ssh_port_other_than_22_is_written_as_the_devices_own(tmp_path: Path) -> None:
+    old = y("defaults:", "  profile: pi4b-8g", "  ssh:", "    user: root", "    port: 2222",
+            "devices:", "  a:", "    host: a.local")
+    path = write(tmp_path, old)
+    assert add_devices(path, [NewDevice("balena", "10.0.0.7", port=22222),
+                              NewDevice("plain", "10.0.0.8", port=22)]) == ["balena", "plain"]
+    assert inserted(old, path.read_text(encoding="utf-8")) == [
+        "  balena:\n", "    host: 10.0.0.7\n", "    ssh:\n", "      port: 22222\n",
+        "  plain:\n", "    host: 10.0.0.8\n"]
+    inv = inventory.load(path)
+    # The device's port, the defaults' user; 22 is left to the defaults, as any unset field.
+    assert (inv.device("balena").ssh.port, inv.device("balena").ssh.user) == (22222, "root")
+    assert inv.device("plain").ssh.port == 2222
+
+
+def test_an_ansible_inventory_gets_the_port_as_ansible_port_in_the_lines_to_add(
+        tmp_path: Path) -> None:
+    old = y("all:", "  hosts:", "    pi1.local: {fleet_profile: pi4b-8g}")
+    path = write(tmp_path, old)
+    with pytest.raises(ConfigError, match="writes fleet's own format only") as caught:
+        add_devices(path, [NewDevice("balena", "10.0.0.7", profile="pi4b-8g", port=22222)])
+    lines = str(caught.value).split("all:\n", 1)[1]
+    assert lines == y("  hosts:", "    balena:", "      ansible_host: 10.0.0.7",
+                      "      fleet_profile: pi4b-8g", "      ansible_port: 22222")
+    assert inventory.loads(y("all:", lines.rstrip("\n"))).device("balena").ssh.port == 22222
     assert path.read_text(encoding="utf-8") == old
 
 

@@ -111,3 +111,51 @@ def test_a_name_that_never_answered_going_quiet_says_nothing() -> None:
     assert s.removed("Kitchen_Pi", BY_NAME) == []
     s.bare_record("Kitchen_Pi", ["10.0.0.8"], 22, BY_NAME)
     assert s.removed("Kitchen_Pi", BY_NAME) == [DeviceGone("kitchen-pi")]
+
+
+WORKSTATION = "_workstation._tcp.local."
+SFTP = "_sftp-ssh._tcp.local."
+
+
+def _port_after(records: list[tuple[str, int]]) -> int:
+    """The SSH port a balenaOS board ends with, its records arriving in this order."""
+    s = Sightings()
+    seen = [e for source, port in records
+            for e in s.bare_record("balena.local.", ["10.0.0.30"], port, source)]
+    assert all(isinstance(e, DeviceSeen) and e.id == "balena" for e in seen)
+    assert isinstance(seen[-1], DeviceSeen)
+    return seen[-1].port
+
+
+def test_a_board_keeps_its_ssh_records_port_whatever_arrives_first() -> None:
+    # balenaOS: workstation (port 9, read as 22 by the browser) and SSH on 22222.
+    assert _port_after([(WORKSTATION, 22), (SSH, 22222)]) == 22222
+    assert _port_after([(SSH, 22222), (WORKSTATION, 22)]) == 22222
+    assert _port_after([(BY_NAME, 22), (WORKSTATION, 22), (SSH, 22222)]) == 22222
+    assert _port_after([(SSH, 22222), (BY_NAME, 22), (WORKSTATION, 22)]) == 22222
+
+
+def test_the_ssh_record_outranks_the_sftp_record() -> None:
+    assert _port_after([(SFTP, 2200), (SSH, 22222)]) == 22222
+    assert _port_after([(SSH, 22222), (SFTP, 2200)]) == 22222
+
+
+def test_a_board_whose_ssh_record_goes_falls_back_to_what_is_left() -> None:
+    s = Sightings()
+    s.bare_record("balena.local.", ["10.0.0.30"], 22, WORKSTATION)
+    s.bare_record("balena.local.", ["10.0.0.30"], 22222, SSH)
+    [seen] = s.removed("balena.local.", SSH)
+    assert isinstance(seen, DeviceSeen) and (seen.port, seen.source) == (22, WORKSTATION)
+
+
+def test_an_enrolled_board_takes_the_port_of_the_ssh_record_at_its_address() -> None:
+    for order in ("agent first", "ssh first"):
+        s = Sightings()
+        events = []
+        if order == "ssh first":
+            events += s.bare_record("balena.local.", ["10.0.0.30"], 22222, SSH)
+        events += s.fleet_record(instance("pi-30"), txt("pi-30"), ["10.0.0.30"], 22)
+        if order == "agent first":
+            events += s.bare_record("balena.local.", ["10.0.0.30"], 22222, SSH)
+        shown = [e for e in events if isinstance(e, DeviceSeen)]
+        assert (shown[-1].id, shown[-1].port, shown[-1].enrolled) == ("pi-30", 22222, True), order

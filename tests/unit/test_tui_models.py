@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.health.view import FleetView
+from tests.kit import device, heartbeat
 from tests.unit.tuikit import NOW, fleet, row, snapshot
-from tui import rows
+from tui import build, rows
 from tui.board import Board
 from tui.client import DeployEvent, DeployOutcome, DeviceOutcome, DeviceRow
 from tui.history import History
@@ -92,3 +94,14 @@ def test_board_follows_stages_and_bytes_then_the_outcome() -> None:
                                               DeviceOutcome("b", False, "b: refused"))))
     assert not board.running and board.counts() == (1, 1, 0)
     assert board.devices["b"].error == "b: refused" and board.devices["b"].stage == "failed"
+
+
+def test_a_row_says_when_the_board_is_not_its_inventory_profile() -> None:
+    view = FleetView(["pi-01"])
+    view.heartbeat("pi-01", heartbeat(model="Raspberry Pi 4 Model B Rev 1.4",
+                                      mem_total_mb=3793), 10.0)
+    pi = device("pi-01")  # a pi4b-8g
+    flagged = build.row(view.devices["pi-01"], pi, 11.0)
+    assert "is a 4 GB Raspberry Pi 4 Model B" in flagged.profile_mismatch
+    assert rows.COLUMNS[2].cell(flagged, NOW).style == "red"
+    assert build.row(view.devices["pi-01"], None, 11.0).profile_mismatch == ""
