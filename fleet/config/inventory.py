@@ -68,6 +68,11 @@ def loads(text: str, path: Path | str = "<string>", *, beside: Path | None = Non
     return read(root, path, beside)
 
 
+def reads_as_ini(text: str, path: Path) -> bool:
+    """Whether the inventory file at `path` is Ansible INI, as `load` reads it."""
+    return _as_yaml(text, path) is None
+
+
 def _as_yaml(text: str, path: Path) -> Node | None:
     """The file's YAML, if Ansible reads it as YAML; None if as INI."""
     suffix = path.suffix.lower()
