@@ -15,10 +15,12 @@ LOCK_VENV := .venv-lock
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # What the lab and the tests run: a dockerd, sshd and mosquitto per lab, and
 # the tools that build the lab's images without a registry; docker-compose (v1)
-# is the unit tests' oracle for how compose files resolve (it only parses).
+# is the unit tests' oracle for how compose files resolve (it only parses); qemu-user-static
+# and binfmt-support run armhf binaries for `make armv7-check`.
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
-	tar e2fsprogs shellcheck avahi-daemon tmux docker-compose sudo
+	tar e2fsprogs shellcheck avahi-daemon tmux docker-compose sudo qemu-user-static \
+	binfmt-support
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 DEMO_BRIDGE := 10.250.0.1
@@ -30,7 +32,7 @@ DEMO_BARE_KEY := /var/lib/fleet-lab/demo/devices/raspberrypi/etc-ssh/ssh_host_ed
 DEMO_AGENT_BASE := fleet/agent-base:bookworm
 DEMO_FLEET := $(SUDO) env FLEET_KNOWN_HOSTS=$(DEMO_KNOWN_HOSTS) $(FLEET) --inventory $(DEMO_INVENTORY)
 
-.PHONY: setup lock lock-upgrade demo test test-unit bench lint clean snapshots
+.PHONY: setup lock lock-upgrade demo test test-unit armv7-check bench lint clean snapshots
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -112,6 +114,15 @@ test: setup
 
 test-unit: setup
 	$(VENV)/bin/pytest tests/unit
+
+# The agent image for 32-bit Raspberry Pi OS (linux/arm/v7), built in a lab board's dockerd
+# with msgspec compiled from source, then run under qemu-user. Not in `make test`: cold it
+# debootstraps two armhf roots and compiles under qemu (minutes); the roots are cached after.
+# Without systemd, qemu's binfmt_misc handler is registered here if installing it could not.
+armv7-check: setup
+	@grep -qs binfmt_misc /proc/mounts || $(SUDO) mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+	@[ -e /proc/sys/fs/binfmt_misc/qemu-arm ] || $(SUDO) update-binfmts --enable qemu-arm
+	$(SUDO) $(VENV)/bin/pytest -p no:cacheprovider tests/integration/check_agent_armv7.py
 
 # Re-render the TUI's snapshot SVGs (and the README's copies in docs/screenshots) after a
 # deliberate change on screen; review them with git diff before committing.

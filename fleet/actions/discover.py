@@ -13,6 +13,7 @@ from fleet.errors import ConfigError, FleetError
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.lan import discovery
 from fleet.lan.discovery import Scan
+from fleet.lan.sightings import is_loopback
 from fleet.model import Device
 from fleet.render.discover import Found
 from fleet.ssh import trust
@@ -42,10 +43,14 @@ def find(devices: Sequence[Device], scan: Scanner, names: Sequence[str] = ()) ->
 
 
 def match(scan: Scan, devices: Sequence[Device]) -> list[Found]:
-    """Each board found, with the inventory device of the same id, host name or address."""
+    """Each board found, with the inventory device of the same id, host name or address.
+
+    A loopback host (a local board's `localhost`) names this machine wherever it is read,
+    so it matches no board on the LAN; such a board is matched by its id alone."""
     by_key: dict[str, str] = {}
     for d in devices:
-        by_key.setdefault(d.host.removesuffix(".").lower(), d.id)
+        if not is_loopback(d.host):
+            by_key.setdefault(d.host.removesuffix(".").lower(), d.id)
     for d in devices:  # ids win over hosts
         by_key[d.id] = d.id
     found = []

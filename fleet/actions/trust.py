@@ -1,5 +1,8 @@
 """`fleet trust`: check every device's SSH host key against its pin, its agent's mDNS
-fingerprint or the one the user typed; a result per device, none stopping the others."""
+fingerprint or the one the user typed; a result per device, none stopping the others.
+
+A local board (`ansible_connection: local`) is reached without SSH, so it has no host key
+to check: it is skipped, saying why, and is no failure."""
 
 from __future__ import annotations
 
@@ -14,10 +17,14 @@ from fleet.model import Device
 from fleet.ssh import trust
 from fleet.ssh.hostkeys import KnownHosts
 
+LOCAL = ("a local board (ansible_connection: local): fleet runs its commands on this "
+         "machine, not over SSH, so it has no host key to trust")
+
 
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
-    """One device's host key: trusted (kept, pinned or replaced), refused, or not reached."""
+    """One device's host key: trusted (kept, pinned or replaced), refused, not reached, or
+    skipped (a board with no host key to check)."""
 
     device: str
     host: str
@@ -25,10 +32,11 @@ class KeyCheck:
     trusted: trust.TrustResult | None = None
     refused: HostKeyError | None = None
     unreachable: str | None = None  # why no key could be checked
+    skipped: str | None = None  # why there is no key to check
 
     @property
     def ok(self) -> bool:
-        return self.trusted is not None
+        return self.trusted is not None or self.skipped is not None
 
     @property
     def error(self) -> str | None:
@@ -46,11 +54,15 @@ def check_all(devices: Sequence[Device], store: KnownHosts, *, scan: Scanner,
     if accept and len(devices) != 1:
         raise ConfigError("--accept takes one device: name it, so a fingerprint is never "
                           "accepted for the wrong board")
+    remote = [d for d in devices if not d.ssh.local]
     advertised: dict[str, str] = {}
-    if not accept and any(store.pinned(d.id) is None for d in devices):
-        advertised = advertised_fingerprints(devices, scan)
+    if not accept and any(store.pinned(d.id) is None for d in remote):
+        advertised = advertised_fingerprints(remote, scan)
 
     def one(d: Device) -> KeyCheck:
+        if d.ssh.local:
+            progress.stage(d.id, "skipped: a local board")
+            return KeyCheck(d.id, d.host, d.ssh.port, skipped=LOCAL)
         progress.stage(d.id, "checking its host key")
         result = _check_one(d, store, check, advertised.get(d.id), accept)
         progress.stage(d.id, "done" if result.ok else "failed")

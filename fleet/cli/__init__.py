@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     # set_defaults for it: parents share the action, so that would undo SUPPRESS.)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--inventory", metavar="PATH", default=argparse.SUPPRESS,
-                        help="inventory file (default: $FLEET_INVENTORY, ./inventory.yaml, "
+                        help="inventory file, or an Ansible inventory directory (default: "
+                             "$FLEET_INVENTORY, ./inventory.yaml, "
                              "~/.config/fleet/inventory.yaml)")
     parser = argparse.ArgumentParser(
         prog="fleet", parents=[common],

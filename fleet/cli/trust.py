@@ -67,10 +67,13 @@ def cmd_trust(args: argparse.Namespace) -> int:
                       box=box.SIMPLE_HEAD)
         table.columns[3].overflow = "fold"
         for c, r in zip(checks, rows, strict=True):
-            style = "green" if c.ok else "red"
-            table.add_row(r["device"], r["host"] if r["port"] == 22 else f"{r['host']}:{r['port']}",
-                          f"[{style}]{r['result']}[/]", r.get("fingerprint") or "-")
+            style = "yellow" if c.skipped else "green" if c.ok else "red"
+            table.add_row(r["device"], _where(c), f"[{style}]{r['result']}[/]",
+                          r.get("fingerprint") or "-")
         out.print(table)
+        for c in checks:
+            if c.skipped is not None:
+                out.print(f"{c.device}: skipped: {c.skipped}")
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
 
 
@@ -82,5 +85,14 @@ def row(check: KeyCheck) -> dict[str, Any]:
         e = check.refused
         return {"host": check.host, "port": check.port, **e.as_dict(),
                 "result": f"REFUSED: {e.kind}", "fingerprint": e.offered}
+    if check.skipped is not None:
+        return {"device": check.device, "host": check.host, "port": None, "result": "skipped",
+                "reason": check.skipped}
     return {"device": check.device, "host": check.host, "port": check.port,
             "result": "unreachable", "error": check.unreachable}
+
+
+def _where(check: KeyCheck) -> str:
+    if check.skipped is not None or check.port == 22:
+        return check.host
+    return f"{check.host}:{check.port}"

@@ -22,11 +22,17 @@ ANSIBLE_PORT = "ansible_port"
 
 def read(root: Node) -> Graph:
     """The groups and hosts of a YAML inventory, reconciled as Ansible does."""
-    reader = _Reader(Graph(root))
+    graph = Graph(root)
+    fill(graph, root)
+    graph.finish()
+    return graph
+
+
+def fill(graph: Graph, root: Node) -> None:
+    """Add one YAML file's groups, hosts and vars to `graph` (maybe holding other files')."""
+    reader = _Reader(graph)
     for key, body in root.entries():
         reader.walk(key, body, ())
-    reader.graph.finish()
-    return reader.graph
 
 
 class _Reader:

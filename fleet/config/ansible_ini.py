@@ -7,7 +7,8 @@ first `=`, nothing stripped but the spaces around it: a `#` there is part of
 the value). Every value goes through Python's literal_eval, as in Ansible
 (`2222` is a number, `"pi"` a string, `{'a': 1}` a mapping), and stays the
 text it was where that fails. A group named in `:children` or given `:vars`
-must be declared by a `[g]` or `[g:children]` somewhere in the file. Lines
+must be declared by a `[g]` or `[g:children]` somewhere in the file (or, in an
+inventory directory, in a file read before it). Lines
 starting with `#` or `;` are comments.
 """
 
@@ -39,14 +40,20 @@ def looks_like_ini(text: str) -> bool:
 
 def read(text: str, path: str) -> Graph:
     """The groups and hosts of an INI inventory, reconciled as Ansible does."""
-    reader = _Reader(Graph(Node(None, path, 1, "")), path)
+    graph = Graph(Node(None, path, 1, ""))
+    fill(graph, text, path)
+    graph.finish()
+    return graph
+
+
+def fill(graph: Graph, text: str, path: str) -> None:
+    """Add one INI file's groups, hosts and vars to `graph` (maybe holding other files')."""
+    reader = _Reader(graph, path)
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if line and line[0] not in "#;":
             reader.line(Node(line, path, number, reader.where()), line)
     reader.check_pending()
-    reader.graph.finish()
-    return reader.graph
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""The inventory file -> Devices: fleet's own format, or an Ansible inventory (YAML or INI).
+"""The inventory file -> Devices: fleet's own format, or an Ansible inventory (YAML or INI,
+one file or a directory of them).
 
 This module, with its private helpers fleet.config.ansible* (Ansible's YAML and
 INI readers, its group_vars/ and host_vars/ beside the file, its variable
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from fleet.config import ansible as _ansible
+from fleet.config import ansible_dir as _ansible_dir
 from fleet.config import ansible_hosts as _ansible_hosts
 from fleet.config import ansible_ini as _ansible_ini
 from fleet.config.ansible_graph import Graph
@@ -36,15 +38,23 @@ _YAML_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
 
 def load(path: Path | str) -> Inventory:
-    """Read the inventory at `path`, in fleet's format or Ansible's (with its group_vars/)."""
+    """Read the inventory at `path`, in fleet's format or Ansible's (with its group_vars/);
+    a directory is an Ansible inventory directory, every file in it a part."""
     path = Path(path)
+    if path.is_dir():
+        return _from_directory(path)
+    return loads(_text(path), path, beside=path.parent)
+
+
+def _text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(_MISSING_FILE, path=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the inventory: {e}", path=str(path)) from None
-    return loads(text, path, beside=path.parent)
+    _ansible_dir.refuse_unread(path)
+    return text
 
 
 def loads(text: str, path: Path | str = "<string>", *, beside: Path | None = None) -> Inventory:
@@ -52,14 +62,26 @@ def loads(text: str, path: Path | str = "<string>", *, beside: Path | None = Non
     (by its extension, as Ansible picks); an Ansible inventory's group_vars/ and
     host_vars/ are read from the directory `beside`, if given."""
     path = Path(path)
+    root = _as_yaml(text, path)
+    if root is None:
+        return _from_ini(text, path, beside)
+    return read(root, path, beside)
+
+
+def reads_as_ini(text: str, path: Path) -> bool:
+    """Whether the inventory file at `path` is Ansible INI, as `load` reads it."""
+    return _as_yaml(text, path) is None
+
+
+def _as_yaml(text: str, path: Path) -> Node | None:
+    """The file's YAML, if Ansible reads it as YAML; None if as INI."""
     suffix = path.suffix.lower()
     if suffix not in _YAML_SUFFIXES and (suffix or _ansible_ini.looks_like_ini(text)):
-        return _from_ini(text, path, beside)
+        return None
     root = parse(text, str(path))
     if suffix or root.value is None or isinstance(root.value, dict):
-        return read(root, path, beside)
-    # No extension and not a mapping: a host name or a few, one a line, as INI.
-    return _from_ini(text, path, beside)
+        return root
+    return None  # no extension and not a mapping: a host name or a few, one a line
 
 
 def read(root: Node, path: Path, beside: Path | None = None) -> Inventory:
@@ -69,9 +91,20 @@ def read(root: Node, path: Path, beside: Path | None = None) -> Inventory:
                          "(see inventory.example.yaml) or an Ansible inventory")
     if not isinstance(root.value, dict):
         raise root.expected("a mapping with 'devices' or an Ansible inventory at the top")
+    _refuse_plugin(root)
     if is_ansible(root.value):
         return _from_ansible(_ansible.read(root), path, beside)
     return _native(root, path)
+
+
+def _refuse_plugin(root: Node) -> None:
+    """`plugin: NAME` at the top configures one of Ansible's dynamic inventory plugins."""
+    top = root.value
+    if isinstance(top, dict) and "plugin" in top and not is_ansible(top):
+        raise root.child("plugin", top["plugin"]).error(
+            f"the configuration of Ansible's {top['plugin']!r} inventory plugin, which "
+            "fleet cannot run; save what it lists (`ansible-inventory -i FILE --list -y`) "
+            "as a YAML inventory")
 
 
 # -- shared by both formats ---------------------------------------------------
@@ -261,9 +294,36 @@ def _from_ini(text: str, path: Path, beside: Path | None) -> Inventory:
     return _from_ansible(_ansible_ini.read(text, str(path)), path, beside)
 
 
-def _from_ansible(graph: Graph, path: Path, beside: Path | None) -> Inventory:
+def _from_directory(directory: Path) -> Inventory:
+    """Every inventory file in `directory` (fleet.config.ansible_dir), one inventory."""
+    graph = Graph(Node(None, str(directory), None, ""))
+    files = _ansible_dir.sources(directory)
+    if not files:
+        raise ConfigError("no inventory file in this directory (hidden names, group_vars/, "
+                          "host_vars/ and *.bak, *.md, *.txt... are passed over, as Ansible "
+                          "does)", path=str(directory))
+    for path in files:
+        text = _text(path)
+        root = _as_yaml(text, path)
+        if root is None:
+            _ansible_ini.fill(graph, text, str(path))
+        elif root.value is not None:  # an empty file adds nothing, as for Ansible
+            if not isinstance(root.value, dict):
+                raise root.expected("an Ansible inventory: a mapping of groups")
+            _refuse_plugin(root)
+            if not is_ansible(root.value):
+                raise root.error("not an Ansible inventory: fleet's own format is one file, "
+                                 "given to --inventory alone, not part of a directory")
+            _ansible.fill(graph, root)
+    graph.finish()
+    return _from_ansible(graph, directory, directory, base=directory)
+
+
+def _from_ansible(graph: Graph, path: Path, beside: Path | None,
+                  base: Path | None = None) -> Inventory:
+    """`base`: what a relative key file is relative to (default: the file's directory)."""
     hosts, group_keys = _ansible_hosts.hosts(graph, VarsFiles(beside))
-    devices = [_device(h.device_id, h.fields, h.ssh, h.labels, path.parent, h.local)
+    devices = [_device(h.device_id, h.fields, h.ssh, h.labels, base or path.parent, h.local)
                for h in hosts]
     groups = {name: [h.device_id for h in hosts if name in h.groups] for name in group_keys}
     return _inventory(path, devices, groups, group_keys)

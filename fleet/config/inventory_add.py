@@ -1,4 +1,5 @@
-"""Adding devices to an inventory in fleet's own format (`discover --add`, `enroll --all-new`).
+"""Adding devices to an inventory in fleet's own format (`discover --add`, `enroll --all-new`),
+or to an Ansible INI one (fleet.config.inventory_add_ini).
 
 Only lines are added, so the user's comments, order and quoting stay byte for
 byte; the result must load, with the old devices as they were, before it
@@ -20,8 +21,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from fleet.config import inventory_add_ini
 from fleet.config.ansible import ANSIBLE_NAMES, ANSIBLE_PORT
-from fleet.config.inventory import is_ansible, load, read
+from fleet.config.inventory import is_ansible, load, read, reads_as_ini
 from fleet.config.yamlfile import parse
 from fleet.errors import ConfigError, InvalidDeviceIdError, UnknownProfileError
 from fleet.model import Arch, Inventory, SshTarget, validate_device_id
@@ -88,7 +90,14 @@ def _edit(path: Path, new: Sequence[NewDevice]
     """The file's text, its text with `new` added, how that loads and the ids added; None if
     every one is there already."""
     checked = [_checked_new(d, path) for d in new]
+    if path.is_dir():
+        raise ConfigError("an Ansible inventory directory: fleet does not choose which of its "
+                          "files a board goes in; add these lines to one of them by hand:\n"
+                          + "".join(inventory_add_ini.host_line(d) + "\n" for d in checked),
+                          path=str(path))
     text = _read_for_edit(path)
+    if text is not None and reads_as_ini(text, path):
+        return inventory_add_ini.edit(text, path, checked)
     root = parse(text or "", str(path))
     before = Inventory(path, ()) if root.value is None else read(root, path)
     known = {d.id for d in before.devices}

@@ -29,9 +29,6 @@ from fleet.model import Arch
 
 REPOSITORY = "fleet/agent"
 _PACKAGE = agent_image.PACKAGE
-# pip's platform tags for a board whose architecture is not this machine's.
-_PIP_PLATFORMS = {Arch.ARM64: "manylinux2014_aarch64", Arch.ARMV7: "manylinux2014_armv7l",
-                  Arch.AMD64: "manylinux2014_x86_64"}
 
 
 def agent_modules(package: Path = _PACKAGE) -> list[Path]:
@@ -73,9 +70,13 @@ def _module_file(package: Path, name: str) -> Path | None:
 
 
 def image_tag(base: str, package: Path = _PACKAGE) -> str:
-    """fleet/agent:VERSION-HASH, the hash over the agent's code, its dependencies and base."""
+    """fleet/agent:VERSION-HASH, the hash over the agent's code, its dependencies and base.
+
+    Its dependencies include how the builder stage compiles those without a wheel.
+    """
     digest = hashlib.sha256(f"{base}\n".encode())
     digest.update(agent_image.DOCKERFILE.read_bytes())
+    digest.update(agent_image.COMPILER.read_bytes())
     for path in agent_modules(package):
         digest.update(f"\n{path.relative_to(package)}\n".encode())
         digest.update(path.read_bytes())
@@ -110,8 +111,7 @@ def _context(arch: Arch) -> bytes:
     native = Arch.parse(platform.machine()) == arch
     with tempfile.TemporaryDirectory(prefix="fleet-agent-context-") as tmp:
         try:
-            directory = agent_image.context(Path(tmp) / "context",
-                                            None if native else _PIP_PLATFORMS[arch])
+            directory = agent_image.context(Path(tmp) / "context", None if native else arch)
         except subprocess.CalledProcessError as e:
             raise FleetError(f"fetching the agent's dependencies for {arch} failed "
                              f"(exit {e.returncode})") from None

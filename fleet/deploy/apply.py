@@ -88,16 +88,24 @@ class DeviceResult:
 
 def board_address(host: str) -> str:
     """An inventory host as an IPv4 or IPv6 address: as written if it is one, else resolved
-    here (pi-2.local through mDNS, where the system resolver speaks it)."""
+    here (pi-2.local through mDNS, where the system resolver speaks it).
+
+    Another board is told to reach it there, so a loopback address (a gateway that manages
+    itself as `localhost`) is refused: on that board it would be the board itself."""
     try:
-        return str(ipaddress.ip_address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:
-        pass
-    try:
-        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
-    except (OSError, IndexError) as e:
-        raise FleetError(f"cannot resolve {host}, the board a service it reaches runs on: {e}; "
-                         "give that board's address as its host in the inventory") from None
+        try:
+            address = ipaddress.ip_address(
+                socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+        except (OSError, IndexError) as e:
+            raise FleetError(f"cannot resolve {host}, the board a service it reaches runs on: "
+                             f"{e}; give that board's address as its host in the inventory"
+                             ) from None
+    if address.is_loopback:
+        raise FleetError(f"{host} is {address}, which another board cannot reach: give the "
+                         "board its LAN address as its host in the inventory (ansible_host)")
+    return str(address)
 
 
 def with_addresses(placement: Placement, resolve: Callable[[str], str]) -> Placement:

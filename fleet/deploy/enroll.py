@@ -16,7 +16,6 @@ failure is its own result and never stops the others.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 import shlex
 import time
@@ -35,6 +34,7 @@ from fleet.errors import (
     SshConnectError,
 )
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
+from fleet.lan.sightings import is_loopback
 from fleet.model import Broker, Device
 from fleet.ssh import playbooks, sudo
 from fleet.ssh.connection import Connection, Result, put_command
@@ -108,7 +108,7 @@ def check_broker(broker: Broker) -> None:
     if broker.tls:
         raise ConfigError("the agent cannot connect to a TLS broker yet; enroll needs a "
                           "broker without tls", field="broker.tls")
-    if _is_loopback(broker.host):
+    if is_loopback(broker.host):
         raise ConfigError(f"{broker.host} is the controller's loopback, which a board cannot "
                           "reach: set broker.host to an address the boards can reach",
                           field="broker.host")
@@ -126,13 +126,6 @@ def agent_env(device: Device, broker: Broker, *, password: bool) -> dict[str, st
     if password:
         env["FLEET_AGENT_PASSWORD_FILE"] = PASSWORD_MOUNT
     return env
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower().rstrip(".") in ("localhost", "localhost.localdomain")
 
 
 def env_file(values: Mapping[str, str]) -> str:

@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fleet.errors import LabError
@@ -29,6 +30,14 @@ from fleet.model import Arch
 _CHUNK = 1 << 20
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 AGENT_BASE_PACKAGES = ("python3",)
+# What the agent image's builder stage needs to compile a dependency that has
+# no wheel for the board (msgspec on armv7): a C compiler and Python's headers.
+AGENT_BUILDER_PACKAGES = ("python3", "python3-dev", "gcc", "libc6-dev")
+# Debian's names for the architectures, and the platform an image config
+# states: an armv7 image is "arm" with variant "v7", as a board's docker reads it.
+DEBIAN_ARCHES = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", Arch.ARMV7: "armhf"}
+OCI_PLATFORMS = {Arch.AMD64: ("amd64", None), Arch.ARM64: ("arm64", None),
+                 Arch.ARMV7: ("arm", "v7")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +82,10 @@ def write_archive(out: Path, layer: Path | Sequence[Path], *, tag: str, arch: Ar
     """Write a docker-archive (the `docker save` format) of `layer`, or of layers bottom first."""
     layers = [layer] if isinstance(layer, Path) else list(layer)
     diff_ids = ["sha256:" + _sha256(path) for path in layers]
+    architecture, variant = OCI_PLATFORMS[arch]
     config = json.dumps({
-        "architecture": str(arch),
+        "architecture": architecture,
+        **({"variant": variant} if variant else {}),
         "os": "linux",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                    "Cmd": list(cmd)},
@@ -114,12 +125,18 @@ def busybox_layer(out: Path) -> None:
 
 
 def debian_layer(out: Path, suite: str = "bookworm",
-                 packages: tuple[str, ...] = AGENT_BASE_PACKAGES) -> None:
-    """A minimal Debian root filesystem (debootstrap minbase) with `packages`."""
+                 packages: tuple[str, ...] = AGENT_BASE_PACKAGES, arch: Arch | None = None) -> None:
+    """A minimal Debian root filesystem (debootstrap minbase) with `packages`.
+
+    For another architecture than this machine's, debootstrap runs the
+    target's own maintainer scripts in the chroot: that needs qemu-user-static
+    registered with binfmt_misc (see `foreign_ready`).
+    """
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         root = Path(tmp) / "rootfs"
-        run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-             suite, str(root), DEBIAN_MIRROR], timeout=1200)
+        target = [] if arch is None else [f"--arch={DEBIAN_ARCHES[arch]}"]
+        run(["debootstrap", "--variant=minbase", *target, f"--include={','.join(packages)}",
+             suite, str(root), DEBIAN_MIRROR], timeout=1800)
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(root / cache, ignore_errors=True)
         run(["tar", "--numeric-owner", "--exclude=./proc/*", "--exclude=./sys/*",
@@ -137,6 +154,42 @@ WORKLOAD_FOREIGN = LocalImage(f"fleet/workload-{FOREIGN_ARCH}:latest", FOREIGN_A
 AGENT_BASE = LocalImage("fleet/agent-base:bookworm", HOST_ARCH, ("python3",), debian_layer,
                         "deb1-" + "-".join(AGENT_BASE_PACKAGES))
 LAB_IMAGES = (WORKLOAD, WORKLOAD_FOREIGN, AGENT_BASE)
+# For 32-bit Raspberry Pi OS: built only by `make armv7-check` (minutes under
+# qemu, so never by `fleet lab up`), the agent's base and its builder stage's.
+AGENT_BASE_ARMV7 = LocalImage(
+    "fleet/agent-base:bookworm-armv7", Arch.ARMV7, ("python3",),
+    partial(debian_layer, arch=Arch.ARMV7), "deb1-" + "-".join(AGENT_BASE_PACKAGES))
+AGENT_BUILDER_ARMV7 = LocalImage(
+    "fleet/agent-builder:bookworm-armv7", Arch.ARMV7, ("python3",),
+    partial(debian_layer, packages=AGENT_BUILDER_PACKAGES, arch=Arch.ARMV7),
+    "deb1-" + "-".join(AGENT_BUILDER_PACKAGES))
+
+
+def foreign_ready(arch: Arch, binfmt: Path = Path("/proc/sys/fs/binfmt_misc")) -> str | None:
+    """Why binaries of `arch` cannot run here, or None if they can.
+
+    They can where qemu-user-static's handler is registered with the F flag:
+    the kernel then holds the emulator open, so it runs them inside a chroot
+    or a container too, where no emulator is installed.
+    """
+    if arch is HOST_ARCH:
+        return None
+    handler = binfmt / _QEMU_HANDLERS[arch]
+    if not handler.is_file():
+        return (f"no binfmt_misc handler {handler}: apt-get install qemu-user-static "
+                "binfmt-support (and mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc)")
+    lines = handler.read_text().splitlines()
+    flags = next((line.split(":", 1)[1].strip() for line in lines
+                  if line.startswith("flags:")), "")
+    if "enabled" not in lines:
+        return f"{handler} is disabled: update-binfmts --enable {handler.name}"
+    if "F" not in flags:
+        return (f"{handler} lacks the F flag, so containers cannot run it: "
+                "reinstall qemu-user-static")
+    return None
+
+
+_QEMU_HANDLERS = {Arch.ARMV7: "qemu-arm", Arch.ARM64: "qemu-aarch64", Arch.AMD64: "qemu-x86_64"}
 
 
 def _sha256(path: Path) -> str:

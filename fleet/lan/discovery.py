@@ -40,8 +40,12 @@ DEFAULT_NAMES = ("raspberrypi",)  # stock Raspberry Pi OS's host name
 
 
 def names_to_resolve(devices: Iterable[Device], extra: Iterable[str] = ()) -> list[str]:
-    """Host names to ask for over mDNS: the stock one, the inventory's .local hosts, the user's."""
-    names = [*DEFAULT_NAMES, *(d.host.removesuffix(".") for d in devices), *extra]
+    """Host names to ask for over mDNS: the stock one, the inventory's .local hosts, the user's.
+
+    A local board's host (`localhost ansible_connection=local`) names this machine, not a
+    board on the LAN, so it is not asked for."""
+    names = [*DEFAULT_NAMES, *(d.host.removesuffix(".") for d in devices if not d.ssh.local),
+             *extra]
     return list(dict.fromkeys(n.removesuffix(".local") for n in names
                               if "." not in n.removesuffix(".local")))
 

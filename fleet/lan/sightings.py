@@ -26,6 +26,14 @@ _INVALID_ID_CHARS = str.maketrans({c: "-" for c in "_. "})
 _SSH_RANK = {service: rank for rank, service in enumerate(SSH_SERVICE_TYPES)}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine wherever it is read, so never a board on the LAN."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower().rstrip(".") in ("localhost", "localhost.localdomain")
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceSeen:
     """A board on the LAN; `advert` is None for a bare board (no agent yet)."""

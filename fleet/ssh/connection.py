@@ -84,6 +84,14 @@ def put_command(remote: str, mode: int) -> str:
             f"&& mv -f {partial} {path}")
 
 
+def put_as_root(conn: Connection, data: bytes | BinaryIO, remote: str, *, mode: int,
+                sent: Sent | None) -> None:
+    """`Connection.put` over the connection's own `run`, for SSH and local boards alike."""
+    result = sudo.run(conn, put_command(remote, mode), stdin=data, sent=sent)
+    if not result.ok:
+        raise SshError(f"{conn.device}: writing {remote}: {result.why()}")
+
+
 class SshConnection:
     """A paramiko session with one board; use as a context manager or call `close`."""
 
@@ -146,9 +154,7 @@ class SshConnection:
 
     def put(self, data: bytes | BinaryIO, remote: str, *, mode: int = 0o644,
             sent: Sent | None = None) -> None:
-        result = sudo.run(self, put_command(remote, mode), stdin=data, sent=sent)
-        if not result.ok:
-            raise SshError(f"{self.device}: writing {remote}: {result.why()}")
+        put_as_root(self, data, remote, mode=mode, sent=sent)
 
     def close(self) -> None:
         self._client.close()

@@ -20,8 +20,7 @@ from typing import IO, BinaryIO
 
 from fleet.errors import SshError
 from fleet.model import Device
-from fleet.ssh import sudo
-from fleet.ssh.connection import CHUNK, Connection, Result, Sent, SshConnection, put_command
+from fleet.ssh.connection import CHUNK, Connection, Result, Sent, SshConnection, put_as_root
 from fleet.ssh.hostkeys import KnownHosts
 
 SHELL = "/bin/sh"
@@ -77,9 +76,7 @@ class LocalConnection:
 
     def put(self, data: bytes | BinaryIO, remote: str, *, mode: int = 0o644,
             sent: Sent | None = None) -> None:
-        result = sudo.run(self, put_command(remote, mode), stdin=data, sent=sent)
-        if not result.ok:
-            raise SshError(f"{self.device}: writing {remote}: {result.why()}")
+        put_as_root(self, data, remote, mode=mode, sent=sent)
 
     def close(self) -> None:
         pass

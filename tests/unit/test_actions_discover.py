@@ -148,3 +148,20 @@ def test_an_unexpected_error_is_a_refused_pin(tmp_path: Path, error: Exception) 
                                today=TODAY, check=Checker({"garage": error}))
     assert [(p.result, (p.error or "").startswith("unexpected")) for p in added.pins] == [
         ("refused", True)]
+
+
+def test_a_local_boards_loopback_host_matches_no_board_and_is_not_asked_for(
+        tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[fleet]\nlocalhost ansible_connection=local fleet_profile=pi4b-8g\n"
+                    "gw ansible_host=127.0.0.1 ansible_connection=local fleet_profile=pi4b-8g\n"
+                    "pi-01 fleet_profile=pi4b-8g\n")
+    devices = inventory.load(path).devices
+    asked: list[Sequence[str]] = []
+    # A board whose mDNS record gives a loopback address: not gw, whose host is one too.
+    findings = discover.find(devices, scanner(seen("laptop", "127.0.0.1"),
+                                              seen("pi-01", "10.0.0.1"), asked=asked))
+    assert [(f.seen.id, f.inventory_id) for f in findings.found] == [
+        ("laptop", None), ("pi-01", "pi-01")]
+    assert findings.absent == ("localhost", "gw")
+    assert asked == [["raspberrypi", "pi-01"]]

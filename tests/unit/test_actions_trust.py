@@ -15,7 +15,7 @@ from fleet.errors import ConfigError, HostKeyChangedError, HostKeyMismatchError,
 from fleet.lan.advert import Advert
 from fleet.lan.discovery import Scan
 from fleet.lan.sightings import BY_NAME, DeviceSeen
-from fleet.model import Arch
+from fleet.model import Arch, SshTarget
 from fleet.ssh import trust
 from fleet.ssh.hostkeys import HostKey, KnownHosts
 from tests.kit import device
@@ -145,3 +145,36 @@ def test_an_unexpected_error_is_that_devices_result(tmp_path: Path) -> None:
         {"pi-01.local": RuntimeError("a bug"), "pi-02.local": key(2)}))
     assert checks[0].unreachable == "unexpected RuntimeError: a bug"
     assert checks[1].ok
+
+
+def test_a_local_board_is_skipped_saying_why_and_fails_nothing(tmp_path: Path) -> None:
+    gateway = device("gateway", host="localhost", ssh=SshTarget(user="root", local=True))
+    store = KnownHosts(tmp_path / "known_hosts")
+    scans: list[Sequence[str]] = []
+    progress = Stages()
+    checks = use_case.check_all(
+        [gateway, device("pi-01")], store, progress=progress,
+        scan=advertising({"pi-01": key(1).fingerprint}, scans),
+        check=offering({"pi-01.local": key(1)}))  # the gateway's host is never asked
+    assert checks[0].skipped is not None and "ansible_connection: local" in checks[0].skipped
+    assert "no host key" in checks[0].skipped
+    assert (checks[0].trusted, checks[0].error) == (None, None)
+    assert [c.ok for c in checks] == [True, True]
+    assert store.pins() == {"pi-01": key(1)}
+    assert scans == [["raspberrypi", "pi-01"]]  # localhost is not a board to look for
+    assert ("gateway", "skipped: a local board") in progress.seen
+
+
+def test_local_boards_alone_need_no_mdns_and_no_ssh(tmp_path: Path) -> None:
+    gateway = device("gateway", host="localhost", ssh=SshTarget(user="root", local=True))
+    store = KnownHosts(tmp_path / "known_hosts")
+    scans: list[Sequence[str]] = []
+
+    def never(device_id: str, *_: Any, **__: Any) -> trust.TrustResult:
+        raise AssertionError(f"{device_id} has no sshd to ask")
+    [check] = use_case.check_all([gateway], store, scan=advertising({}, scans), check=never)
+    assert check.ok and check.skipped is not None
+    [accepted] = use_case.check_all([gateway], store, scan=advertising({}, scans), check=never,
+                                    accept=key(1).fingerprint)
+    assert accepted.skipped == check.skipped
+    assert (scans, store.pins()) == ([], {})

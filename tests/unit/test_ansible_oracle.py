@@ -1,9 +1,10 @@
 """Ansible inventories read by fleet and by `ansible-inventory --list`, compared host by host.
 
 Each directory under tests/data/ansible/ is an inventory file with its
-group_vars/ and host_vars/. Ansible is the oracle: for every host it lists,
-every var fleet reads (address, port, login, key, connection, fleet_*) and
-every group must come out of fleet as Ansible resolves it.
+group_vars/ and host_vars/, or an inventory directory (`inventory/`, read whole as
+`-i inventory/` reads it, its group_vars/ and host_vars/ inside). Ansible is the
+oracle: for every host it lists, every var fleet reads (address, port, login, key,
+connection, fleet_*) and every group must come out of fleet as Ansible resolves it.
 """
 
 from __future__ import annotations
@@ -31,9 +32,17 @@ CONTROLLER_USER = pwd.getpwuid(os.geteuid()).pw_name
 
 
 def inventory_file(case: str) -> Path:
+    """The case's inventory: its one file, or its inventory directory."""
+    if (CORPUS / case / "inventory").is_dir():
+        return CORPUS / case / "inventory"
     found = [CORPUS / case / name for name in NAMES if (CORPUS / case / name).is_file()]
     assert len(found) == 1, f"{case}: expected one inventory file named one of {NAMES}"
     return found[0]
+
+
+def vars_dir(inventory: Path) -> Path:
+    """Where group_vars/ and host_vars/ are: beside a file, inside a directory."""
+    return inventory if inventory.is_dir() else inventory.parent
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +52,7 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     cwd = tmp_path_factory.mktemp("ansible")  # no ansible.cfg or playbook group_vars here
     env = {**os.environ, "ANSIBLE_CONFIG": str(cwd / "none.cfg"), "PYTHONWARNINGS": "ignore",
            "ANSIBLE_HOME": str(cwd), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+           "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
            "ANSIBLE_INVENTORY_ENABLED": "ini,yaml"}
     running = {case: subprocess.Popen(
         [str(ANSIBLE_INVENTORY), "-i", str(inventory_file(case)), "--list"], cwd=cwd, env=env,
@@ -55,11 +65,13 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     return listed
 
 
-def test_the_corpus_has_ini_and_yaml_inventories_with_vars_dirs() -> None:
-    files = [inventory_file(case) for case in CASES]
+def test_the_corpus_has_ini_and_yaml_inventories_with_vars_dirs_and_directories() -> None:
+    found = [inventory_file(case) for case in CASES]
+    files = [f for f in found if f.is_file()]
     assert {f.suffix for f in files} >= {"", ".ini", ".yml", ".yaml"}
-    assert sum((f.parent / "group_vars").is_dir() for f in files) >= 3
-    assert sum((f.parent / "host_vars").is_dir() for f in files) >= 2
+    assert sum((vars_dir(f) / "group_vars").is_dir() for f in found) >= 3
+    assert sum((vars_dir(f) / "host_vars").is_dir() for f in found) >= 2
+    assert sum(f.is_dir() for f in found) >= 2  # inventory directories
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -74,7 +86,7 @@ def test_fleet_reads_every_host_as_ansible_does(case: str,
     hostvars = listed["_meta"]["hostvars"]
     for name in hosts:
         device = fleet.device(device_id(name))
-        want = expected(name, hostvars.get(name, {}), path.parent, members, listed)
+        want = expected(name, hostvars.get(name, {}), vars_dir(path), members, listed)
         assert seen(device) == {k: want.get(k, v) for k, v in seen(device).items()}, name
         assert want.keys() <= seen(device).keys()
     _same_groups(fleet, members)

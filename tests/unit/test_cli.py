@@ -188,3 +188,20 @@ def test_each_command_is_handled_by_its_groups_module() -> None:
     [lab] = [a for a in parser._actions if a.dest == "command"]
     assert isinstance(lab.choices, dict)
     assert set(handlers(lab.choices["lab"], "lab_command").values()) == {"fleet.cli.lab"}
+
+
+def test_trust_skips_a_local_board_saying_why_in_both_outputs(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("[gateway]\nlocalhost ansible_connection=local fleet_profile=pi5-8g\n")
+    known = str(tmp_path / "known_hosts")
+    code, out, err = run(capsys, "--inventory", str(hosts), "trust", "--known-hosts", known,
+                         "--json")
+    assert (code, err) == (EXIT_OK, "")
+    [row] = json.loads(out)["devices"]
+    assert (row["device"], row["result"], row["port"]) == ("localhost", "skipped", None)
+    assert "ansible_connection: local" in row["reason"] and "no host key" in row["reason"]
+    code, out, err = run(capsys, "--inventory", str(hosts), "trust", "--known-hosts", known)
+    assert (code, err) == (EXIT_OK, "")
+    assert "skipped" in out and "localhost: skipped: a local board" in " ".join(out.split())
+    assert not (tmp_path / "known_hosts").exists()

@@ -333,9 +333,12 @@ def test_missing_file_says_how_to_point_at_another(tmp_path: Path) -> None:
     assert "--inventory PATH" in str(error) and "FLEET_INVENTORY" in str(error)
 
 
-def test_a_directory_is_not_an_inventory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read the inventory"):
+def test_a_directory_with_no_inventory_file_is_not_an_inventory(tmp_path: Path) -> None:
+    # A directory is read as Ansible's -i DIR is (test_ansible_directory.py): one with no
+    # inventory file in it is refused, naming it.
+    with pytest.raises(ConfigError, match="no inventory file in this directory") as caught:
         inventory.load(tmp_path)
+    assert caught.value.path == str(tmp_path)
 
 
 # -- nothing but ConfigError, whatever the text -------------------------------------
