@@ -7,10 +7,13 @@ run on devices reset to nothing and a second run that should change
 nothing; every run's exit code is checked and its effect read back from all
 devices over SSH, so no failed run is ever timed. pyinfra runs with its
 defaults (one greenlet per host), ansible-core with forks equal to the
-number of hosts. Each lab device has a board's own /root and an /etc/hosts
-naming it (fleet.lab.users), so no host's shell start-up or DNS wait is timed,
-and lets root log in. The baseline floor, from the same run: 8 OpenSSH logins in
-parallel. If `fleet deploy` cannot do the job, fleet's figures are null and
+number of hosts. All three log in as the board's own user (`pi`) and become
+root through its passwordless sudo, as on a real Raspberry Pi OS board: fleet
+by itself (`sudo -n`), pyinfra with `_sudo`, ansible with `become: true`; root
+may not log in. Each lab device has its users' own homes and an /etc/hosts
+naming it (fleet.lab.users), so no host's shell start-up or DNS wait is timed.
+The baseline floor, from the same run: 8 OpenSSH logins in parallel, each
+running `true` as that user. If `fleet deploy` cannot do the job, fleet's figures are null and
 `note` says why; pyinfra and ansible are measured all the same.
 """
 
@@ -33,7 +36,7 @@ from typing import Any, TypeVar
 from fleet.bench import deploy_jobs as job
 from fleet.fanout import fan_out_or_raise
 from fleet.lab import device, images, lab
-from fleet.lab.spec import LabDevice, LabSpec
+from fleet.lab.spec import LabDevice, LabSpec, login_user
 from fleet.ssh.hostkeys import HostKey, KnownHosts
 
 LAB_NAME, LAB_SUBNET = "benchdp", "10.239.0.0/24"
@@ -52,8 +55,7 @@ def run(seed: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as root:
         spec = LabSpec.create(LAB_NAME, root=Path(root) / LAB_NAME, subnet=LAB_SUBNET)
         try:
-            # As root: the job's pyinfra and ansible runs are timed without sudo, as before.
-            lab.up(spec, DEVICES, agent=False, root_login=True)
+            lab.up(spec, DEVICES, agent=False)
             figures = measure(spec, spec.devices(DEVICES), Path(root) / "job", seed)
         finally:
             lab.down(spec)
@@ -76,7 +78,7 @@ def measure(spec: LabSpec, devices: list[LabDevice], work: Path, seed: int) -> d
     built = write_job(spec, devices, work, seed)
     ssh = Ssh(spec, devices)
     ssh.each(job.WARM_SCRIPT)
-    floor = _timed(lambda: ssh.each("true"))
+    floor = _timed(lambda: ssh.each("true", sudo=False))
     times: dict[str, tuple[float | None, float | None]] = {}
     note = None
     for tool, argv, env in commands(spec, devices, work):
@@ -107,14 +109,14 @@ def write_job(spec: LabSpec, devices: list[LabDevice], work: Path, seed: int) ->
         (directory / "data.bin").write_bytes(data)
         (directory / "benchjob.conf").write_text(job.CONF_TEXT)
     (stack / job.STACK_FILE).write_text(job.stack_yaml())
-    ips = [d.ip for d in devices]
+    hosts = [(d.ip, login_user(d)) for d in devices]
     data_file, conf_file = work / "data.bin", work / "benchjob.conf"
     (work / "inventory.py").write_text(
-        job.pyinfra_inventory(ips, spec.client_key, spec.known_hosts))
+        job.pyinfra_inventory(hosts, spec.client_key, spec.known_hosts))
     (work / "deploy.py").write_text(job.pyinfra_deploy(data_file, conf_file))
     (work / "ansible.cfg").write_text(job.ansible_cfg(work))
     (work / "inventory.ini").write_text(
-        job.ansible_inventory(ips, spec.client_key, spec.known_hosts))
+        job.ansible_inventory(hosts, spec.client_key, spec.known_hosts))
     (work / "playbook.yml").write_text(job.ansible_playbook(data_file, conf_file))
     pins = KnownHosts(work / "fleet-known_hosts")
     for d in devices:
@@ -179,7 +181,8 @@ def _require(tool: str, which: str, problems: dict[str, list[str]]) -> None:
 
 
 class Ssh:
-    """OpenSSH to the lab's devices, all at once, checked against the lab's host keys."""
+    """OpenSSH to the lab's devices as their users, all at once, checked against the lab's
+    host keys; scripts run as root through sudo, unless told not to."""
 
     def __init__(self, spec: LabSpec, devices: list[LabDevice]) -> None:
         self.devices = devices
@@ -187,17 +190,19 @@ class Ssh:
                         "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={spec.known_hosts}",
                         "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"]
 
-    def run(self, d: LabDevice, script: str) -> str:
-        proc = subprocess.run(["ssh", *self.options, f"root@{d.ip}", "sh", "-s"], input=script,
-                              capture_output=True, text=True, timeout=120, check=False)
+    def run(self, d: LabDevice, script: str, *, sudo: bool = True) -> str:
+        shell = ["sudo", "-n", "sh", "-s"] if sudo else ["sh", "-s"]
+        proc = subprocess.run(["ssh", *self.options, f"{login_user(d)}@{d.ip}", *shell],
+                              input=script, capture_output=True, text=True, timeout=120,
+                              check=False)
         if proc.returncode != 0:
             raise BenchRunError(f"{d.id}: `{script.splitlines()[-1]}` exited "
                                 f"{proc.returncode}: {proc.stderr.strip()[-300:]}")
         return proc.stdout
 
-    def each(self, script: str) -> dict[str, str]:
+    def each(self, script: str, *, sudo: bool = True) -> dict[str, str]:
         return dict(zip((d.id for d in self.devices),
-                        fan_out_or_raise(self.devices, lambda d: self.run(d, script),
+                        fan_out_or_raise(self.devices, lambda d: self.run(d, script, sudo=sudo),
                                          parallel=len(self.devices)), strict=True))
 
     def states(self) -> dict[str, job.DeviceState]:

@@ -53,13 +53,18 @@ services:
 """
 
 
-def pyinfra_inventory(ips: list[str], key: Path, known_hosts: Path) -> str:
-    """An inventory.py: the devices as root with the lab key, checked against the lab's keys."""
-    data = {"ssh_user": "root", "ssh_key": str(key),
-            # pyinfra takes a known_hosts file; "yes" refuses a host that is not in it.
-            "ssh_known_hosts_file": str(known_hosts), "ssh_strict_host_key_checking": "yes"}
-    hosts = ",\n".join(f"    ({ip!r}, {data!r})" for ip in ips)
-    return f"devices = [\n{hosts},\n]\n"
+def pyinfra_inventory(hosts: list[tuple[str, str]], key: Path, known_hosts: Path) -> str:
+    """An inventory.py: each (address, user) with the lab key, checked against the lab's keys,
+    root through sudo (pyinfra's `_sudo` global argument, from host data as `--sudo` sets it)."""
+    hosts_text = ",\n".join(
+        f"    ({ip!r}, {_pyinfra_data(user, key, known_hosts)!r})" for ip, user in hosts)
+    return f"devices = [\n{hosts_text},\n]\n"
+
+
+def _pyinfra_data(user: str, key: Path, known_hosts: Path) -> dict[str, object]:
+    # pyinfra takes a known_hosts file; "yes" refuses a host that is not in it.
+    return {"ssh_user": user, "ssh_key": str(key), "ssh_known_hosts_file": str(known_hosts),
+            "ssh_strict_host_key_checking": "yes", "_sudo": True}
 
 
 def pyinfra_deploy(data: Path, conf: Path) -> str:
@@ -92,13 +97,13 @@ control_path_dir = {work / "ansible-cp"}
 """
 
 
-def ansible_inventory(ips: list[str], key: Path, known_hosts: Path) -> str:
-    """An INI inventory: the devices as root with the lab key, checked against the lab's keys."""
+def ansible_inventory(hosts: list[tuple[str, str]], key: Path, known_hosts: Path) -> str:
+    """An INI inventory: each (address, user) with the lab key, checked against the lab's keys;
+    the playbook becomes root (sudo, ansible's default become method)."""
     ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
     return "\n".join([
-        "[devices]", *ips, "",
+        "[devices]", *(f"{ip} ansible_user={user}" for ip, user in hosts), "",
         "[devices:vars]",
-        "ansible_user=root",
         f"ansible_ssh_private_key_file={key}",
         f"ansible_ssh_common_args='{ssh_args}'",
         # The devices share the host's Python: naming it skips interpreter discovery.
@@ -112,6 +117,8 @@ def ansible_playbook(data: Path, conf: Path) -> str:
     return f"""\
 - name: benchjob
   hosts: devices
+  # Logged in as the board's user, as fleet is: root through sudo.
+  become: true
   # gather_facts is left at its default: facts are gathered.
   tasks:
     - name: job directory

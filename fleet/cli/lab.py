@@ -18,6 +18,7 @@ from fleet.cli.common import (
     yes_no,
 )
 from fleet.config import paths
+from fleet.errors import ConfigError
 from fleet.fanout import Quiet
 from fleet.lab.spec import DEFAULT_SUBNET, LabSpec
 
@@ -70,9 +71,23 @@ def _register_up(lab: Commands) -> argparse.ArgumentParser:
     up.add_argument("--root-login", action="store_true",
                     help="let root log in over SSH too; the devices' users (pi, nvidia on a "
                          "Jetson) always can, with passwordless sudo")
+    up.add_argument("--model", action="append", default=[], metavar="DEVICE=MODEL",
+                    dest="models", help="give DEVICE this device-tree model instead of its "
+                    "profile's, a board that disagrees with its profile (repeatable)")
     up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR",
                     help=f"the lab bridge's subnet (default {DEFAULT_SUBNET})")
     return up
+
+
+def _models(pairs: list[str]) -> dict[str, str]:
+    """`--model DEVICE=MODEL` options -> {DEVICE: MODEL}."""
+    models = {}
+    for pair in pairs:
+        device, sep, model = pair.partition("=")
+        if not sep or not device:
+            raise ConfigError(f"--model {pair!r}: expected DEVICE=MODEL")
+        models[device] = model
+    return models
 
 
 def _lab_spec(args: argparse.Namespace) -> LabSpec:
@@ -104,7 +119,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     with err.status("fleet lab up") as status:
         result = lab.up(spec, args.devices, args.profiles, _Steps(status), agent=args.agent,
                         interval=args.interval, bare=args.bare, card_mb=args.card_mb,
-                        root_login=args.root_login)
+                        root_login=args.root_login, models=_models(args.models))
     return _print_lab(result, args.json)
 
 

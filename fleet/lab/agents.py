@@ -2,10 +2,10 @@
 
 It runs as a real board would run it: the agent image, host network (here the
 device's network namespace), the engine's socket, sshd's public host key (whose
-fingerprint it advertises over mDNS), and not root. One thing is lab-only: the
-device's memory cgroup is mounted read-only at /fleet/cgroup so that the agent
-reports the memory its device uses (all of a lab device's containers share that
-cgroup) rather than the host's 24 GB.
+fingerprint it advertises over mDNS), its device tree (what it says it is), and
+not root. One thing is lab-only: the device's memory cgroup is mounted
+read-only at /fleet/cgroup so that the agent reports the memory its device uses
+(all of a lab device's containers share that cgroup) rather than the host's 24 GB.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from fleet import __version__
+from fleet.agent.board import DEVICE_TREE_MOUNT
 from fleet.errors import LabError
 from fleet.lab import device, images
 from fleet.lab.spec import LabDevice, LabSpec
@@ -27,6 +28,7 @@ IMAGE = f"fleet/agent:{__version__}"
 CONTAINER = "fleet-agent"
 CGROUP_MOUNT = "/fleet/cgroup"
 SSH_HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"  # where a board's sshd keeps it
+DEVICE_TREE = "/sys/firmware/devicetree/base"  # in the device's own namespace (fleet.lab.firmware)
 
 
 def _client(spec: LabSpec, d: LabDevice, timeout: int = 120) -> docker.DockerClient:
@@ -59,7 +61,9 @@ def start(spec: LabSpec, d: LabDevice, interval: float = 5.0) -> None:
             user="65534:65534", group_add=[str(engine_group)],
             volumes={"/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
                      str(device.memory_cgroup(spec, d)): {"bind": CGROUP_MOUNT, "mode": "ro"},
-                     str(host_key): {"bind": SSH_HOST_KEY, "mode": "ro"}},
+                     str(host_key): {"bind": SSH_HOST_KEY, "mode": "ro"},
+                     # As bootstrap.sh mounts a board's: docker masks /sys/firmware.
+                     DEVICE_TREE: {"bind": f"/{DEVICE_TREE_MOUNT}", "mode": "ro"}},
             environment={"FLEET_AGENT_ID": d.id, "FLEET_AGENT_BROKER": spec.broker,
                          "FLEET_AGENT_PROFILE": d.profile,
                          "FLEET_AGENT_INTERVAL": str(interval),

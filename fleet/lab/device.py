@@ -12,8 +12,8 @@ from pathlib import Path
 
 from fleet import profiles
 from fleet.errors import LabError
+from fleet.lab import firmware, users
 from fleet.lab import spec as lab
-from fleet.lab import users
 from fleet.lab.host import kill, pids_mentioning, run, spawn, terminate, which
 from fleet.lab.spec import LabDevice, LabSpec
 
@@ -27,7 +27,8 @@ _HOST_KEY_PUB = f"{_HOST_KEY}.pub"
 
 
 def create(spec: LabSpec, device: LabDevice, *, root_login: bool = False) -> None:
-    """Make the device's namespaces, address, host name, private directories and users.
+    """Make the device's namespaces, address, host name, private directories and /etc, users,
+    and what it says it is (fleet.lab.firmware: its device tree, L4T release and RAM).
 
     Its login user (`fleet.lab.spec.login_user`) and, if `root_login`, root log in
     with the lab's client key."""
@@ -81,8 +82,10 @@ def create(spec: LabSpec, device: LabDevice, *, root_login: bool = False) -> Non
         binds += [f"mkdir -p {_CARD_STASH} && mount --bind {d / 'root'} {_CARD_STASH}",
                   f"mkdir -p {_LAB_STASH} && mount --bind {spec.root} {_LAB_STASH}", *covering,
                   f"mkdir -p {spec.root} && mount --bind {_LAB_STASH} {spec.root}"]
-    # A fresh /run gives the device its own docker.sock, containerd and sshd dirs.
-    script = " && ".join(["mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
+    # A fresh /run gives the device its own docker.sock, containerd and sshd dirs; what it
+    # says it is (its /etc layer among it) comes first, while the lab's files are in sight.
+    script = " && ".join([*firmware.write(spec, device),
+                          "mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -p /run/sshd", *binds])
     shell(spec, device, script)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", device.id,
          "-f", str(spec.ssh_dir(device) / _HOST_KEY)])

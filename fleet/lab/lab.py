@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -74,7 +74,7 @@ class LabStatus:
 def up(spec: LabSpec, count: int, profile_list: str = "",
        progress: Progress = QUIET, *, agent: bool = True,
        interval: float = 5.0, bare: int = 0, card_mb: int | None = None,
-       root_login: bool = False) -> LabStatus:
+       root_login: bool = False, models: Mapping[str, str] | None = None) -> LabStatus:
     """Create `count` devices, a broker, an inventory and (unless not `agent`) the agents.
 
     Each device logs in as its profile's user (`pi`, or `nvidia` on a Jetson) with
@@ -82,9 +82,10 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
 
     `bare` more devices are stock boards fleet has yet to find: sshd and
     dockerd, their host names on mDNS, no agent, and not in the inventory.
+    Each device's device tree names its profile's board, or the model `models` gives it.
     On failure it undoes it all. Every step is taken by all devices together, so
     `progress` hears each device's stage as the lab reaches it."""
-    devices = spec.devices(count, profile_list, bare, card_mb)
+    devices = spec.devices(count, profile_list, bare, card_mb, models)
 
     def stage(text: str, which: Iterable[LabDevice] = devices) -> None:
         for d in which:

@@ -6,7 +6,8 @@ import ipaddress
 import os
 import platform
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet import profiles
@@ -21,6 +22,7 @@ BARE_HOST_NAME = "raspberrypi"
 BROKER_PORT = 1883
 MAX_DEVICES = 200
 MIN_CARD_MB = 256  # the lab's workload and agent images, and room to work
+MAX_MODEL = 128  # a device-tree model the lab may be given: what a heartbeat carries at most
 # Directories each device sees as its own, all on its card: the engine's data,
 # fleet's own state, and what fills a real board's card besides
 # files (temporary files, the journal, apt's cache, core dumps), which `fleet cleanup`
@@ -49,6 +51,7 @@ class LabDevice:
     profile: str
     bare: bool = False
     card_mb: int | None = None  # its card's size; None for its profile's root filesystem
+    model: str | None = None  # its device tree's model; None for its profile's (fleet.lab.firmware)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +126,10 @@ class LabSpec:
         return self.root / "lab.json"
 
     def devices(self, count: int, profile_list: str = "", bare: int = 0,
-                card_mb: int | None = None) -> list[LabDevice]:
-        """Number and address `count` devices with the profiles asked for, then `bare` bare ones."""
+                card_mb: int | None = None,
+                models: Mapping[str, str] | None = None) -> list[LabDevice]:
+        """Number and address `count` devices with the profiles asked for, then `bare` bare ones;
+        `models` gives some (by id) a device-tree model other than their profile's."""
         names = expand_profiles(profile_list, count)
         if not 0 <= bare <= MAX_DEVICES - count:
             raise ConfigError(f"--bare {bare}: expected 0 to {MAX_DEVICES - count} "
@@ -137,9 +142,24 @@ class LabSpec:
             raise ConfigError(f"{asked}: subnet {self.subnet} has room for {len(hosts)}")
         enrolled = [LabDevice(i, f"{self.name}-{i:02d}", str(hosts[i - 1]), names[i - 1],
                               card_mb=card_mb) for i in range(1, count + 1)]
-        return enrolled + [LabDevice(count + n, bare_id(n), str(hosts[count + n - 1]),
+        made = enrolled + [LabDevice(count + n, bare_id(n), str(hosts[count + n - 1]),
                                      DEFAULT_PROFILE, bare=True, card_mb=card_mb)
                            for n in range(1, bare + 1)]
+        return with_models(made, models or {})
+
+
+def with_models(devices: list[LabDevice], models: Mapping[str, str]) -> list[LabDevice]:
+    """`devices`, those `models` names given that device-tree model (a board that disagrees
+    with its profile); a model must be printable and fit a heartbeat."""
+    unknown = sorted(set(models) - {d.id for d in devices})
+    if unknown:
+        raise ConfigError(f"--model {unknown[0]}=...: the lab has no device {unknown[0]!r}; "
+                          f"its devices: {', '.join(d.id for d in devices)}")
+    for device_id, model in models.items():
+        if not 0 < len(model) <= MAX_MODEL or not model.isprintable():
+            raise ConfigError(f"--model {device_id}={model!r}: expected 1 to {MAX_MODEL} "
+                              "printable characters")
+    return [replace(d, model=models[d.id]) if d.id in models else d for d in devices]
 
 
 def login_user(device: LabDevice) -> str:

@@ -86,7 +86,10 @@ class Work:
         return None if found is None else str(found.id)
 
 
-lab = lab_fixture("ienr", SUBNET, "--devices", "1", "--bare", str(len(BARE)), "--interval", "1")
+# The second stock board's device tree says it is a Pi 5: fleet must add it as one.
+PI5 = "Raspberry Pi 5 Model B Rev 1.0"
+lab = lab_fixture("ienr", SUBNET, "--devices", "1", "--bare", str(len(BARE)), "--interval", "1",
+                  "--model", f"raspberrypi-2={PI5}")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,8 @@ class Enrolled:
 
 @pytest.fixture(scope="module")
 def enrolled(work: Work) -> Enrolled:
-    """Both bare boards pinned from their consoles, then found, added and enrolled in one go."""
+    """Both bare boards pinned from their consoles, then found, added and enrolled in one go,
+    each as the profile its model says (no --profile)."""
     for board in BARE:
         trusted = work.fleet(work.inventory("trust", boards=True), "trust", board,
                              "--accept", work.fingerprint(board))
@@ -137,7 +141,7 @@ def enrolled(work: Work) -> Enrolled:
     agent_before = work.container(AGENT)
     started = time.monotonic()
     done = work.fleet(inv, "enroll", "--all-new", "--interface", BRIDGE, "--timeout", "3",
-                      "--profile", "pi4b-8g", "--agent-base", BASE, "--json")
+                      "--agent-base", BASE, "--json")
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     return Enrolled(json.loads(done.stdout), inv, seconds, agent_before)
@@ -164,6 +168,13 @@ def test_all_new_adds_both_bare_boards_and_bootstraps_them(work: Work,
         assert secret.read_text() == PASSWORD + "\n"
     listed = json.loads(work.fleet(enrolled.inventory, "inventory", "--json").stdout)
     assert {d["id"] for d in listed["devices"]} == {AGENT, *BARE}
+    # Each added as what its model (over SSH, as pi, no sudo) and MemTotal say it is.
+    assert {d["id"]: d["profile"] for d in listed["devices"]} == {
+        AGENT: "pi4b-8g", "raspberrypi": "pi4b-8g", "raspberrypi-2": "pi5-8g"}
+    proposals = {p["device"]: p for p in report["proposals"]}
+    assert {b: (p["proposed"], p["used"], p["given"]) for b, p in proposals.items()} == {
+        "raspberrypi": ("pi4b-8g", True, None), "raspberrypi-2": ("pi5-8g", True, None)}
+    assert PI5 in proposals["raspberrypi-2"]["reason"]
     # Enrolled as a stock board's own user, root only through its passwordless sudo.
     assert {d["ssh"]["user"] for d in listed["devices"]} == {"pi"}
     assert work.container(AGENT) == enrolled.agent_before  # not a bare board: left alone
@@ -192,6 +203,33 @@ def test_the_enrolled_boards_heartbeat_and_advertise_their_own_host_keys(
     for board, advert in adverts.items():
         assert advert["ssh_fingerprint"] == work.fingerprint(board)
         assert advert["addresses"] == [work.device(board).ip]
+
+
+def test_the_enrolled_boards_heartbeat_their_models_and_status_flags_a_wrong_profile(
+        work: Work, enrolled: Enrolled) -> None:
+    # bootstrap.sh bound each board's device tree into its agent, which reads it as nobody.
+    for board in BARE:
+        found = agents.container(work.lab.spec, work.device(board))
+        assert found is not None
+        assert {"Source": "/sys/firmware/devicetree/base", "Destination": "/fleet/device-tree",
+                "RW": False} in [{k: m[k] for k in ("Source", "Destination", "RW")}
+                                 for m in found.attrs["Mounts"]]
+    wrong = work.inventory("wrong-profile", boards=True)  # both listed as pi4b-8g
+    for inv, flagged in ((enrolled.inventory, {}), (wrong, {"raspberrypi-2"})):
+        deadline = time.monotonic() + 30
+        devices: dict[str, Any] = {}
+        while time.monotonic() < deadline and not all(
+                devices.get(d, {}).get("board_model") for d in (AGENT, *BARE)):
+            status = json.loads(work.fleet(inv, "status", "--json", "--wait", "4").stdout)
+            devices = {d["id"]: d for d in status["devices"]}
+        pi4 = "Raspberry Pi 4 Model B Rev 1.5"
+        assert {d: devices[d]["board_model"] for d in (AGENT, *BARE)} == {
+            AGENT: pi4, "raspberrypi": pi4, "raspberrypi-2": PI5}
+        mismatched = {d for d in (AGENT, *BARE) if devices[d]["profile_mismatch"]}
+        assert mismatched == set(flagged), devices
+    # Its model rules out every Pi 4; which Pi 5 it is, its agent cannot tell here: bootstrap's
+    # agent has no lab memory cgroup and reads this host's MemTotal, more than any Pi 5 has.
+    assert devices["raspberrypi-2"]["profile_mismatch"].startswith(f"{PI5!r} is a Raspberry Pi 5")
 
 
 def test_a_second_enroll_changes_nothing(work: Work, enrolled: Enrolled) -> None:

@@ -28,6 +28,7 @@ from fleet.config import inventory
 from fleet.lab import agents, device
 from fleet.lab.images import FOREIGN_ARCH, WORKLOAD, WORKLOAD_FOREIGN
 from fleet.lab.spec import LabDevice
+from fleet.lan.boards import PROBE_COMMAND, identify, parse_probe
 from tests.integration.conftest import AGENTS, BARE, PROFILES
 from tests.integration.lablib import Lab, lab_up, leftovers
 
@@ -126,6 +127,45 @@ def test_a_board_names_itself_in_its_own_hosts_and_has_its_own_users(lab: Lab) -
     assert lab.ssh("10.251.0.13", "ls -A /root")[1].split() == [".ssh"]  # its own, not the host's
     host_users = [line.split(":")[0] for line in Path("/etc/passwd").read_text().splitlines()]
     assert "pi" not in host_users  # the host's own users untouched
+
+
+@pytest.mark.parametrize(("ip", "profile"), [
+    ("10.251.0.11", "pi4b-8g"), ("10.251.0.12", "jetson-orin-nano-8g"),
+    ("10.251.0.13", "pi4b-2g"), ("10.251.0.14", "pi5-8g"), (BARE_IP, "pi4b-8g")])
+def test_a_board_says_what_it_is_as_a_real_one_does_and_fleet_reads_its_profile(
+        lab: Lab, ip: str, profile: str) -> None:
+    # fleet enroll's probe, as the board's user: its device tree, L4T release and MemTotal.
+    code, out = lab.ssh(ip, PROBE_COMMAND, root=False)
+    assert code == 0, out
+    found = identify(parse_probe(out.encode()))
+    assert found.profile == profile, found.reason
+
+
+def test_the_device_tree_is_read_only_and_the_jetsons_etc_is_its_own(lab: Lab) -> None:
+    code, out = lab.ssh("10.251.0.12", "od -An -c /sys/firmware/devicetree/base/model; "
+                        "touch /sys/firmware/devicetree/base/x 2>/dev/null || echo read-only; "
+                        "cut -c 1-5 /etc/nv_tegra_release; echo board >/etc/fleet-lab-etc; "
+                        "cat /etc/fleet-lab-etc; rm /etc/fleet-lab-etc")
+    assert code == 0, out
+    assert out.split() == [*"NVIDIAOrinNanoDeveloperKit", "\\0", "read-only", "#", "R35",
+                           "board"]
+    # The board's /etc is a layer of its own: the host has neither file.
+    assert not Path("/etc/nv_tegra_release").exists()
+    assert not Path("/etc/fleet-lab-etc").exists()
+    code, out = lab.ssh("10.251.0.11", "test -e /etc/nv_tegra_release || echo not-a-jetson")
+    assert (code, out.split()) == (0, ["not-a-jetson"])
+
+
+def test_containers_see_sys_without_firmware_and_the_agent_gets_its_device_tree(
+        lab: Lab) -> None:
+    # dockerd masks /sys/firmware in every container, as on a board; the rest of /sys is there.
+    code, out = lab.ssh("10.251.0.13", f"docker run --rm {WORKLOAD.tag} sh -c "
+                        "'ls -A /sys/firmware | wc -l; ls /sys/class/net | wc -l'")
+    assert code == 0, out
+    firmware_entries, interfaces = map(int, out.split())
+    assert (firmware_entries, interfaces > 0) == (0, True)
+    code, out = lab.ssh("10.251.0.13", "docker exec fleet-agent cat /fleet/device-tree/model")
+    assert (code, out) == (0, "Raspberry Pi 4 Model B Rev 1.2\0")
 
 
 def test_container_memory_limit_is_enforced_on_the_devices_engine(lab: Lab) -> None:

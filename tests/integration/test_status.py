@@ -73,6 +73,20 @@ def test_status_shows_both_agents_active_with_their_profiles_budgets(lab: Lab) -
     assert document["summary"]["mode"] == "FULL"
 
 
+def test_each_agent_heartbeats_the_model_its_device_tree_names_which_agrees_with_its_profile(
+        lab: Lab) -> None:
+    done = lab.fleet("status", "--json", "--inventory", str(lab.spec.inventory))
+    devices = {d["id"]: d for d in json.loads(done.stdout)["devices"]}
+    # Read by each agent, as nobody in its container, from the device tree bound into it.
+    assert {i: (devices[i]["board_model"], devices[i]["board_profile"],
+                devices[i]["profile_mismatch"]) for i in DEVICES} == {
+        "itest-01": ("Raspberry Pi 4 Model B Rev 1.5", "pi4b-8g", None),
+        "itest-02": ("NVIDIA Orin Nano Developer Kit", "jetson-orin-nano-8g", None),
+        "itest-03": ("Raspberry Pi 4 Model B Rev 1.2", "pi4b-2g", None),
+        "itest-04": ("Raspberry Pi 5 Model B Rev 1.0", "pi5-8g", None),
+    }
+
+
 def test_heartbeats_reach_the_store(watch: tuple[Ingest, FleetView], tmp_path: Path) -> None:
     ingest, view = watch
     wait_for(ingest, lambda: all(view.devices[d].heartbeat for d in DEVICES), 5 * INTERVAL)

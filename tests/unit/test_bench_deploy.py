@@ -17,6 +17,7 @@ from fleet.config import stack
 from fleet.model import Resources, Strategy
 
 IPS = ["10.239.0.11", "10.239.0.12"]
+HOSTS = [(IPS[0], "pi"), (IPS[1], "nvidia")]
 KEY, KNOWN = Path("/lab/id_ed25519"), Path("/lab/known_hosts")
 DATA, CONF = "a" * 64, "c" * 64
 
@@ -39,15 +40,16 @@ def test_the_stack_is_one_spread_service_with_its_two_configs(tmp_path: Path) ->
         {"source": "data", "target": job.DATA_PATH}, {"source": "conf", "target": job.CONF_PATH}]
 
 
-def test_pyinfra_inventory_logs_in_as_root_against_the_lab_known_hosts() -> None:
-    tree = ast.parse(job.pyinfra_inventory(IPS, KEY, KNOWN))
+def test_pyinfra_inventory_logs_in_as_each_boards_user_with_sudo_against_the_lab_keys() -> None:
+    tree = ast.parse(job.pyinfra_inventory(HOSTS, KEY, KNOWN))
     (assign,) = tree.body
     assert isinstance(assign, ast.Assign)
     devices = ast.literal_eval(assign.value)
     assert [ip for ip, _ in devices] == IPS
-    assert devices[0][1] == {"ssh_user": "root", "ssh_key": str(KEY),
+    assert devices[0][1] == {"ssh_user": "pi", "ssh_key": str(KEY),
                              "ssh_known_hosts_file": str(KNOWN),
-                             "ssh_strict_host_key_checking": "yes"}
+                             "ssh_strict_host_key_checking": "yes", "_sudo": True}
+    assert devices[1][1]["ssh_user"] == "nvidia"
 
 
 def test_pyinfra_deploy_uses_pyinfras_own_operations_with_a_memory_limit() -> None:
@@ -73,6 +75,7 @@ def _playbook() -> list[dict[str, Any]]:
 def test_the_playbook_uses_only_builtin_modules_and_gathers_facts_by_default() -> None:
     (play,) = _playbook()
     assert play["hosts"] == "devices" and "gather_facts" not in play
+    assert play["become"] is True and "become_method" not in play  # sudo, ansible's default
     modules = [next(k for k in task if k.startswith("ansible.")) for task in play["tasks"]]
     assert all(m.startswith("ansible.builtin.") for m in modules)
     assert modules.count("ansible.builtin.copy") == 2
@@ -87,10 +90,10 @@ def test_the_playbook_starts_the_container_only_when_it_is_not_running() -> None
 
 
 def test_the_ansible_inventory_and_config_keep_to_the_lab() -> None:
-    text = job.ansible_inventory(IPS, KEY, KNOWN)
+    text = job.ansible_inventory(HOSTS, KEY, KNOWN)
     lines = text.splitlines()
-    assert lines[:3] == ["[devices]", *IPS]
-    assert "ansible_user=root" in lines
+    assert lines[:3] == ["[devices]", f"{IPS[0]} ansible_user=pi", f"{IPS[1]} ansible_user=nvidia"]
+    assert not any("root" in line for line in lines)
     assert f"ansible_ssh_private_key_file={KEY}" in lines
     assert (f"ansible_ssh_common_args='-o UserKnownHostsFile={KNOWN} "
             "-o StrictHostKeyChecking=yes'") in lines
