@@ -25,7 +25,9 @@ from pathlib import Path
 
 from fleet import scheduler
 from fleet.config.stack import Stack
-from fleet.deploy import containers, operations, stackcontext
+from fleet.deploy import build, containers, operations, stackcontext
+from fleet.deploy.build import BuildWant
+from fleet.deploy.buildcontext import Packed
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
 from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
@@ -56,11 +58,14 @@ class Prepared:
     states: tuple[DeviceState, ...] = ()  # every device, with the ports others hold on it
     services: tuple[Service, ...] = ()  # the stack's, each placed only where its image runs
     running: tuple[Placement, ...] = ()  # the stack's replicas running now
+    builds: dict[str, tuple[BuildWant, Packed]] = field(default_factory=dict)  # by image ref
 
     def close(self) -> None:
         for conn in self.connections.values():
             conn.close()
         self.connections.clear()
+        for _, packed in self.builds.values():
+            packed.close()
 
 
 # make_room(conn, device, short_mb) -> (MB it freed, what it did): reclaims short_mb of
@@ -137,7 +142,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             failed[device.id] = error
         elif found is not None:
             facts[device.id] = found
-    images = _images(stack.services, source)
+    built = {spec.image for spec in stack.builds.values()}
+    images = _images([s for s in stack.services if s.image not in built], source)
     services = tuple(_with_image_arch(s, images.get(s.image)) for s in stack.services)
     reachable = [d for d in devices if d.id in facts]
     # An unreachable device stays in the plan, as if empty: the replicas it gets wait for it
@@ -146,7 +152,9 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
                           if d.id in facts else frozenset()) for d in devices]
     running = [p for d in reachable for p in _running(facts[d.id], stack.name)]
     plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
-    ids = _image_ids(services, images, facts.values())
+    ids = _image_ids([s for s in services if s.image not in built], images, facts.values())
+    builds = build.pack_all(stack.builds)  # closed with the connections, by Prepared.close
+    ids |= {ref: want.image_id for ref, (want, _) in builds.items()}
     digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
     context = stackcontext.read(stack, os.environ)  # env files, secrets: read here, once
     by_service = {s.name: s for s in services}
@@ -165,10 +173,11 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             containers.spec(stack.name, service, p, ids.get(service.image, ""), digests,
                             context))
     layout = deploy_layout(stack, services)
-    steps = {d: operations.steps(facts[d], stack.name, specs, layout)
+    wants = {ref: want for ref, (want, _) in builds.items()}
+    steps = {d: operations.steps(facts[d], stack.name, specs, layout, wants)
              for d, specs in wanted.items()}
     return Prepared(stack, plan, steps, facts, failed, images, connections,
-                    tuple(states), services, tuple(running))
+                    tuple(states), services, tuple(running), builds)
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
@@ -243,7 +252,8 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
                             "engine that has it)", steps)
     images = [i for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
-    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb
+    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb \
+        + _build_mb(prepared, steps, facts)
     room = ""
     # Only for images this device can run: a wrong architecture is refused as it is.
     if make_room is not None and short_mb > 0 and facts.arch is not None \
@@ -272,6 +282,12 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
         if pushed[-1].refused:
             return DeviceResult(device, False, f"{device}: refused: {pushed[-1].refused}",
                                 steps, pushed=tuple(pushed))
+    wants = [prepared.builds[s.target] for s in steps.of(Action.BUILD)]
+    refused = build.build_all(conn, [(w, w[0].built_on(facts.builds)) for w in wants],
+                              facts.disk_free_mb - _needed_mb(images, facts), keep_free_mb,
+                              progress)
+    if refused:
+        return DeviceResult(device, False, f"{device}: {refused}", steps, pushed=tuple(pushed))
     files = steps.files()
     if files:
         progress.stage(device, f"writing {len(files)} config file(s)")
@@ -287,6 +303,11 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
                             applied, tuple(pushed))
     error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
     return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed))
+
+
+def _build_mb(prepared: Prepared, steps: DeviceSteps, facts: Facts) -> int:
+    wants = [prepared.builds[s.target][0] for s in steps.of(Action.BUILD)]
+    return sum(w.disk_mb(w.built_on(facts.builds)) for w in wants)
 
 
 def _needed_mb(images: Iterable[Image], facts: Facts) -> int:

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from fleet.config.build import INLINE_DOCKERFILE, Build
 from fleet.errors import FleetError
@@ -122,28 +122,32 @@ def _regex(pattern: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """A context packed for the board: the tar (a spooled file), its bytes, files and digest."""
+    """A context packed for the board: the tar (a private temporary file, read once per
+    board, at once), its bytes, its files and its digest."""
 
-    tar: IO[bytes]
+    path: Path
     size: int
     files: int
     digest: str
 
+    def open(self) -> BinaryIO:
+        return self.path.open("rb")
+
     def close(self) -> None:
-        self.tar.close()
+        self.path.unlink(missing_ok=True)
 
 
 def pack(build: Build, limit: int = MAX_CONTEXT_BYTES) -> Packed:
     """The build's context as a tar, with the digest of it and the build's settings."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - handed back
+    fd, name = tempfile.mkstemp(prefix="fleet-context-", suffix=".tar")  # mode 0600
     try:
-        count, digest = _write(build, spool, limit)
+        with os.fdopen(fd, "wb") as out:
+            count, digest = _write(build, out, limit)
+            size = out.tell()
     except BaseException:
-        spool.close()
+        os.unlink(name)
         raise
-    size = spool.tell()
-    spool.seek(0)
-    return Packed(spool, size, count, digest)
+    return Packed(Path(name), size, count, digest)
 
 
 def _write(build: Build, out: IO[bytes], limit: int) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fleet.deploy.build import BuildWant
 from fleet.deploy.containers import ConfigFile, ContainerSpec
 from fleet.deploy.facts import Facts
 from fleet.deploy.layout import CONDITIONS, Layout, Network, start_waves
@@ -20,6 +21,7 @@ from fleet.deploy.layout import CONDITIONS, Layout, Network, start_waves
 
 class Action(StrEnum):
     PUSH = "push"  # send the image's missing layers
+    BUILD = "build"  # build the image on the board from the context sent (fleet.deploy.build)
     FILE = "file"  # write a config file
     NETWORK = "network"  # create a stack network the board lacks
     CREATE = "create"
@@ -30,9 +32,9 @@ class Action(StrEnum):
     KEEP = "keep"
 
 
-SYMBOL = {Action.PUSH: ">", Action.FILE: ">", Action.NETWORK: "+", Action.CREATE: "+",
-          Action.REPLACE: "~", Action.START: "^", Action.REMOVE: "-", Action.PRUNE: "-",
-          Action.KEEP: "="}
+SYMBOL = {Action.PUSH: ">", Action.BUILD: ">", Action.FILE: ">", Action.NETWORK: "+",
+          Action.CREATE: "+", Action.REPLACE: "~", Action.START: "^", Action.REMOVE: "-",
+          Action.PRUNE: "-", Action.KEEP: "="}
 _CONTAINER_CHANGES = (Action.CREATE, Action.REPLACE, Action.START)
 
 
@@ -74,15 +76,21 @@ class DeviceSteps:
 
 
 def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
-          layout: Layout | None = None) -> DeviceSteps:
-    """Compare what the device runs of `stack` with `wanted`; emit only what differs."""
+          layout: Layout | None = None,
+          builds: Mapping[str, BuildWant] | None = None) -> DeviceSteps:
+    """Compare what the device runs of `stack` with `wanted`; emit only what differs.
+    `builds`: the images built on the board, by ref, and what they are built from."""
     layout = layout or Layout()
     networks = layout.networks_of(c.service for c in wanted)
     needs = _needs(wanted, layout)
     found: list[Step] = []
     have_ids = set(facts.images.values())
     for ref, image_id in _unique((c.image, c.image_id) for c in wanted):
-        if image_id not in have_ids:
+        if builds and ref in builds:
+            built = builds[ref].built_on(facts.builds)
+            if built is None or built[0] != builds[ref].digest:
+                found.append(Step(Action.BUILD, ref, builds[ref].describe(built)))
+        elif image_id not in have_ids:
             found.append(Step(Action.PUSH, ref, image_id.removeprefix("sha256:")[:12]))
     for path, digest in _unique((f.path, f.sha256) for c in wanted for f in c.files):
         if facts.files.get(path) != digest:

@@ -22,7 +22,7 @@ from rich.text import Text
 from fleet.deploy.apply import DeviceResult, Prepared
 from fleet.deploy.operations import Action, DeviceSteps
 
-_ORDER = (Action.PUSH, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLACE,
+_ORDER = (Action.PUSH, Action.BUILD, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLACE,
           Action.START, Action.REMOVE, Action.PRUNE)
 
 

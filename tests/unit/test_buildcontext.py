@@ -67,8 +67,11 @@ def _context(tmp_path: Path) -> Path:
 
 def _names(build: Build) -> list[str]:
     packed = pack(build)
-    with packed.tar, tarfile.open(fileobj=packed.tar) as tar:
-        return sorted(tar.getnames())
+    try:
+        with tarfile.open(packed.path) as tar:
+            return sorted(tar.getnames())
+    finally:
+        packed.close()
 
 
 def _digest(build: Build) -> str:
@@ -89,9 +92,11 @@ def test_an_inline_dockerfile_is_a_member_of_its_own(tmp_path: Path) -> None:
     root = _context(tmp_path)
     build = Build("x", root, INLINE_DOCKERFILE, "FROM busybox\n")
     packed = pack(build)
-    with packed.tar, tarfile.open(fileobj=packed.tar) as tar:
-        f = tar.extractfile(INLINE_DOCKERFILE)
-        assert f is not None and f.read() == b"FROM busybox\n"
+    with packed.open() as f, tarfile.open(fileobj=f) as tar:
+        member = tar.extractfile(INLINE_DOCKERFILE)
+        assert member is not None and member.read() == b"FROM busybox\n"
+    packed.close()
+    assert not packed.path.exists()
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "../app/../../../outside"])
