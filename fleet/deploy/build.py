@@ -107,7 +107,9 @@ def command(wanted: BuildWant) -> str:
     argv += [a for name, value in build.labels for a in ("--label", f"{name}={value}")]
     if build.target:
         argv += ["--target", build.target]
-    return shlex.join([*argv, "-"]) + " 2>&1"
+    # The classic builder: docker 20.10's default, and on a later engine the one that needs
+    # no buildx plugin; it reads the tar on stdin and caches in the engine itself.
+    return "DOCKER_BUILDKIT=0 " + shlex.join([*argv, "-"]) + " 2>&1"
 
 
 def run(conn: Connection, wanted: BuildWant, packed: Packed, *,
