@@ -3,14 +3,19 @@ command every value quoted, the tar as its stdin, and a failure naming service a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fleet.actions.deploy import Collaborators, Options, deploy
 from fleet.config.build import Build
+from fleet.config.stack import loads_stack
 from fleet.deploy import build
 from fleet.deploy.build import BuildWant
 from fleet.deploy.buildcontext import pack
@@ -19,7 +24,9 @@ from fleet.deploy.facts import Facts, parse_builds
 from fleet.deploy.operations import Action, steps
 from fleet.errors import FleetError
 from fleet.fanout import QUIET
+from fleet.health.store import Store
 from fleet.ssh.connection import FakeConnection, Result
+from tests.unit.test_actions_deploy import NOW, Board
 
 DIGEST = "a" * 64
 
@@ -114,3 +121,55 @@ def test_the_boards_builds_are_read_from_its_facts() -> None:
     assert dict(parse_builds("pi-1", text)) == {"shop-web:latest": (DIGEST, 5242880)}
     with pytest.raises(FleetError, match="builds line 1"):
         parse_builds("pi-1", '["x"]\tnot-a-digest\t1\n')
+
+
+@dataclass
+class Builder(Board):
+    """A fake board that builds: it records each `docker build` and then reports the image."""
+
+    built: dict[str, tuple[str, int]] = field(default_factory=dict)
+    builds: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def handle(self, command: str, stdin: bytes) -> Result | tuple[int, str]:
+        if "docker build" in command:
+            self.builds.append((command, stdin))
+            digest = command.split("fleet.build=", 1)[1].split()[0]
+            self.built["shop-web:latest"] = (digest, 7 << 20)
+            self.images["shop-web:latest"] = ("sha256:" + "9" * 64, ())
+            return 0, "Successfully built 999999999999\n"
+        return super().handle(command, stdin)
+
+    def _status(self, then: str) -> tuple[int, str]:
+        code, text = super()._status(then)
+        lines = "".join(f'["{ref}"]\t{digest}\t{size}\n'
+                        for ref, (digest, size) in self.built.items())
+        return code, text + f"### builds\n{lines}"
+
+
+def test_the_deploy_builds_on_the_board_once_and_again_when_the_context_changes(
+        tmp_path: Path) -> None:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /\n")
+    (tmp_path / "web" / "a.txt").write_text("one\n")
+    board = Builder("pi-1")
+    text = "name: shop\nservices:\n  web:\n    build: web\n    command: [sleep, '9']\n"
+
+    def run() -> Any:
+        stack = loads_stack(text, str(tmp_path / "shop.yaml"))
+        store = Store(tmp_path / "fleet.db")
+        using = Collaborators(lambda _d: board.connection(), None,
+                              lambda: contextlib.nullcontext(store), clock=lambda: NOW)
+        return deploy(stack, [board.device], using, Options())
+
+    first = run()
+    assert first.ok, first.json()
+    assert len(board.builds) == 1 and "--tag shop-web" in board.builds[0][0]
+    with tarfile.open(fileobj=io.BytesIO(board.builds[0][1])) as tar:
+        assert sorted(tar.getnames()) == ["Dockerfile", "a.txt"]
+    assert run().prepared.steps["pi-1"].of(Action.BUILD) == ()
+    assert len(board.builds) == 1  # unchanged: nothing built
+    (tmp_path / "web" / "a.txt").write_text("two\n")
+    again = run()
+    assert [s.detail.endswith("7 MB, its built size") for s in
+            again.prepared.steps["pi-1"].of(Action.BUILD)] == [True]
+    assert len(board.builds) == 2
