@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from fleet.deploy.containers import ConfigFile, ContainerSpec
 from fleet.deploy.facts import Facts
+from fleet.deploy.images import normalize_ref
 from fleet.deploy.layout import CONDITIONS, Layout, Network, start_waves
 
 
@@ -87,10 +88,12 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
     have_ids = set(facts.images.values())
     pulls = pulls or {}
     for ref, image_id in _unique((c.image, c.image_id) for c in wanted):
-        if image_id not in have_ids:
-            short = image_id.removeprefix("sha256:")[:12]
-            found.append(Step(Action.PULL, ref, f"{short} {pulls[ref]}") if ref in pulls
-                         else Step(Action.PUSH, ref, short))
+        short = image_id.removeprefix("sha256:")[:12]
+        if ref in pulls:  # `docker run` names the tag: the board must have it, not the id
+            if facts.images.get(normalize_ref(ref)) != image_id:
+                found.append(Step(Action.PULL, ref, f"{short} {pulls[ref]}"))
+        elif image_id not in have_ids:
+            found.append(Step(Action.PUSH, ref, short))
     for path, digest in _unique((f.path, f.sha256) for c in wanted for f in c.files):
         if facts.files.get(path) != digest:
             found.append(Step(Action.FILE, path, "new" if path not in facts.files else "changed"))

@@ -139,7 +139,7 @@ def _image(spec: LabSpec, repository: str, arch: Arch, layer: bytes, diff_id: st
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                    "Cmd": list(images.WORKLOAD.cmd)},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created_by": "fleet lab"}],
+        "history": [{"created_by": "fleet lab registry"}],  # not the archive's image
     }, sort_keys=True).encode())
     blob = _Blob(_DOCKER_LAYER if docker else _OCI_LAYER, layer)
     for content in (config, blob):
