@@ -25,14 +25,16 @@ from pathlib import Path
 
 from fleet import scheduler
 from fleet.config.stack import Stack
-from fleet.deploy import containers, operations, stackcontext
+from fleet.deploy import containers, operations, pull, stackcontext
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
 from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
 from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
-from fleet.errors import ConfigError, FleetError, ImageError
+from fleet.deploy.registry import Resolved
+from fleet.deploy.registry_client import Registry
+from fleet.errors import ConfigError, FleetError
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Device, DeviceState, Placement, Plan, Service
 from fleet.ssh import playbooks, sudo
@@ -56,6 +58,8 @@ class Prepared:
     states: tuple[DeviceState, ...] = ()  # every device, with the ports others hold on it
     services: tuple[Service, ...] = ()  # the stack's, each placed only where its image runs
     running: tuple[Placement, ...] = ()  # the stack's replicas running now
+    pulls: dict[str, Resolved] = field(default_factory=dict)  # ref -> the image boards pull
+    how: dict[str, str] = field(default_factory=dict)  # ref -> how boards get it, and why
 
     def close(self) -> None:
         for conn in self.connections.values():
@@ -78,6 +82,7 @@ class DeviceResult:
     steps: DeviceSteps | None = None
     applied: Applied | None = None
     pushed: tuple[PushResult, ...] = ()
+    pulled: tuple[pull.PullResult, ...] = ()
     seconds: float = 0.0
     room: str = ""  # what was reclaimed to make room for its images, if anything
 
@@ -119,8 +124,13 @@ def with_addresses(placement: Placement, resolve: Callable[[str], str]) -> Place
 def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             source: ImageSource | None, *, parallel: int = 8, seed: int = 0,
             now: float = 0.0, progress: Progress = QUIET,
-            resolve: Callable[[str], str] = board_address) -> Prepared:
+            resolve: Callable[[str], str] = board_address,
+            registry: Registry | None = None) -> Prepared:
     """Read every device and plan; the connections stay open in the result for `apply`.
+
+    Each image is pushed from `source` or pulled by the boards from its registry
+    (fleet.deploy.pull), whose manifest `registry` reads first, so a service is placed
+    only where its image has a variant.
 
     `resolve` turns a board's inventory host into the address a service on another
     board is told to reach it at (docker's --add-host takes addresses only)."""
@@ -137,8 +147,11 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             failed[device.id] = error
         elif found is not None:
             facts[device.id] = found
-    images = _images(stack.services, source)
-    services = tuple(_with_image_arch(s, images.get(s.image)) for s in stack.services)
+    by_way = pull.sort(stack.services, source, registry,
+                       on_boards=[ref for f in facts.values() for ref in f.images])
+    images, pulls = dict(by_way.pushed), dict(by_way.pulled)
+    services = tuple(pull.placed_where(_with_image_arch(s, images.get(s.image)),
+                                       pulls.get(s.image)) for s in stack.services)
     reachable = [d for d in devices if d.id in facts]
     # An unreachable device stays in the plan, as if empty: the replicas it gets wait for it
     # (it is reported failed) rather than crowding onto the others or stopping the deploy.
@@ -146,7 +159,7 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
                           if d.id in facts else frozenset()) for d in devices]
     running = [p for d in reachable for p in _running(facts[d.id], stack.name)]
     plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
-    ids = _image_ids(services, images, facts.values())
+    ids = _image_ids([s for s in services if s.image not in pulls], images, facts.values())
     digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
     context = stackcontext.read(stack, os.environ)  # env files, secrets: read here, once
     by_service = {s.name: s for s in services}
@@ -161,14 +174,16 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             del wanted[p.device]
             continue
         service = by_service[p.service]
+        image_id = pull.image_id(pulls[service.image], facts[p.device].arch) \
+            if service.image in pulls else ids.get(service.image, "")
         wanted[p.device].append(
-            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests,
-                            context))
+            containers.spec(stack.name, service, p, image_id, digests, context))
     layout = deploy_layout(stack, services)
-    steps = {d: operations.steps(facts[d], stack.name, specs, layout)
+    steps = {d: operations.steps(facts[d], stack.name, specs, layout, pulls={
+        ref: pull.step_detail(r, facts[d].arch, facts[d].layers) for ref, r in pulls.items()})
              for d, specs in wanted.items()}
     return Prepared(stack, plan, steps, facts, failed, images, connections,
-                    tuple(states), services, tuple(running))
+                    tuple(states), services, tuple(running), pulls, dict(by_way.how))
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
@@ -243,25 +258,32 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
                             "engine that has it)", steps)
     images = [i for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
-    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb
+    pulls = {s.target: prepared.pulls[s.target] for s in steps.of(Action.PULL)}
+    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb + sum(
+        pull.pull_mb(r, facts.arch, facts.layers) for r in pulls.values())
     room = ""
     # Only for images this device can run: a wrong architecture is refused as it is.
     if make_room is not None and short_mb > 0 and facts.arch is not None \
-            and all(image.arch is facts.arch for image in images):
+            and all(image.arch is facts.arch for image in images) \
+            and not any(r.lacks(facts.arch) for r in pulls.values()):
         progress.stage(device, f"making room: {short_mb} MB short")
         freed_mb, room = make_room(conn, device, short_mb)
         facts = replace(facts, disk_free_mb=facts.disk_free_mb + freed_mb)
     return replace(_push_and_apply(prepared, device, conn, facts, images, source,
-                                   keep_free_mb, progress), room=room)
+                                   keep_free_mb, progress, pulls), room=room)
 
 
 def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Facts,
                     images: Sequence[Image], source: ImageSource | None, keep_free_mb: int,
-                    progress: Progress) -> DeviceResult:
+                    progress: Progress, pulls: Mapping[str, Resolved]) -> DeviceResult:
     steps = prepared.steps[device]
-    why = _refusal(images, facts, keep_free_mb)
+    why = _refusal(images, facts, keep_free_mb, pulls)
     if why:
         return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)
+    pulled = pull.pull_all(conn, facts, pulls, progress)
+    if pulled and not pulled[-1].ok:
+        return DeviceResult(device, False, f"{device}: {pulled[-1].error}", steps,
+                            pulled=pulled)
     pushed = []
     for image in images:
         assert source is not None and facts.arch is not None  # else refused above
@@ -271,22 +293,24 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
                            sent=lambda n: progress.sent(device, n)))
         if pushed[-1].refused:
             return DeviceResult(device, False, f"{device}: refused: {pushed[-1].refused}",
-                                steps, pushed=tuple(pushed))
+                                steps, pushed=tuple(pushed), pulled=pulled)
     files = steps.files()
     if files:
         progress.stage(device, f"writing {len(files)} config file(s)")
         _write_files(conn, files, prepared.stack.configs)
     script = operations.apply_script(steps)
     if not script:
-        return DeviceResult(device, True, steps=steps, pushed=tuple(pushed))
+        return DeviceResult(device, True, steps=steps, pushed=tuple(pushed), pulled=pulled)
     progress.stage(device, f"applying {len(steps.changes)} change(s)")
     result = playbooks.run(conn, "apply", then=script, timeout=1800)
     applied = operations.parse_applied(result.text)
     if applied.ok and not result.ok:
         return DeviceResult(device, False, f"{device}: apply failed: {result.why()}", steps,
-                            applied, tuple(pushed))
+                            applied, tuple(pushed), pulled)
     error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
-    return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed))
+    return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed), pulled)
+
+
 
 
 def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
@@ -294,11 +318,17 @@ def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
                for image in images)
 
 
-def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | None:
+def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int,
+             pulls: Mapping[str, Resolved]) -> str | None:
     """Why these images may not go to this device (architecture, disk), all checked at once."""
     if facts.arch is None:
         return f"fleet does not know the device's architecture ({facts.machine})"
     free = facts.disk_free_mb
+    for resolved in pulls.values():
+        why = pull.refusal(resolved, facts.arch, free, keep_free_mb, facts.layers)
+        if why:
+            return why
+        free -= pull.pull_mb(resolved, facts.arch, facts.layers)
     for image in images:
         why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
         if why:
@@ -321,18 +351,6 @@ def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
                       stdin=data.getvalue())
     if not result.ok:
         raise FleetError(f"{conn.device}: writing config files: {result.why()}")
-
-
-def _images(services: Iterable[Service], source: ImageSource | None) -> dict[str, Image]:
-    """The images the source has; one it lacks may already be on the devices."""
-    found = {}
-    for ref in dict.fromkeys(s.image for s in services):
-        try:
-            if source is not None:
-                found[ref] = source.find(ref)
-        except ImageError:
-            continue
-    return found
 
 
 def _with_image_arch(service: Service, image: Image | None) -> Service:
