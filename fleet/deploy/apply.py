@@ -28,7 +28,7 @@ from fleet.config.stack import Stack
 from fleet.deploy import containers, operations, stackcontext
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
-from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
+from fleet.deploy.images import Image, ImageSource, load_mb, missing, refusal
 from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
@@ -162,8 +162,9 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             continue
         service = by_service[p.service]
         wanted[p.device].append(
-            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests,
-                            context))
+            containers.spec(stack.name, service, p,
+                            _image_id(source, images, ids, service.image, facts[p.device]),
+                            digests, context))
     layout = deploy_layout(stack, services)
     steps = {d: operations.steps(facts[d], stack.name, specs, layout)
              for d, specs in wanted.items()}
@@ -241,7 +242,8 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
         return DeviceResult(device, False, f"{device}: image {missing[0]} is neither on the "
                             "device nor in the image source (--images DIR, or a local docker "
                             "engine that has it)", steps)
-    images = [i for i in pushes if i is not None]
+    images = [i if source is None or facts.arch is None else source.for_arch(i, facts.arch)
+              for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
     short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb
     room = ""
@@ -290,7 +292,7 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
 
 
 def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
-    return sum(needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+    return sum(load_mb(missing(image, facts.layers))
                for image in images)
 
 
@@ -303,7 +305,7 @@ def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | 
         why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
         if why:
             return why
-        free -= needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+        free -= load_mb(missing(image, facts.layers))
     return None
 
 
@@ -337,13 +339,15 @@ def _images(services: Iterable[Service], source: ImageSource | None) -> dict[str
 
 def _with_image_arch(service: Service, image: Image | None) -> Service:
     """The service, placed only where its image runs (the image's config says where)."""
+    runs_on = frozenset(image.platforms or (image.arch,)) if image is not None else frozenset()
     if image is None or service.archs:
-        if image is not None and image.arch not in service.archs:
+        if image is not None and not runs_on & service.archs:
             raise ConfigError(f"service {service.name!r}: x-fleet arch / platform says "
                               f"{', '.join(sorted(service.archs))} but image {image.ref} is "
-                              f"{image.arch}")
+                              f"{', '.join(sorted(runs_on))}")
         return service
-    return replace(service, archs=frozenset({image.arch}))
+    return replace(service, archs=runs_on)
+
 
 
 def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
@@ -359,6 +363,14 @@ def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
                           "it: build it, then point --images at its `docker save` archive "
                           "(or run fleet where a docker engine has it)")
     return ids
+
+
+def _image_id(source: ImageSource | None, images: Mapping[str, Image], ids: Mapping[str, str],
+              ref: str, facts: Facts) -> str:
+    """The id of the image a device runs: its own platform's, of a multi-platform one."""
+    if source is None or ref not in images or facts.arch is None:
+        return ids.get(ref, "")
+    return source.for_arch(images[ref], facts.arch).id
 
 
 def _running(facts: Facts, stack: str) -> list[Placement]:
