@@ -65,11 +65,13 @@ class Layout:
         self.files["blobs/sha256/" + sha(data).removeprefix("sha256:")] = data
         return {"mediaType": media_type, "digest": sha(data), "size": len(data), **extra}
 
-    def image(self, layers: list[tuple[dict[str, bytes], str]], arch: str = "amd64",
-              variant: str = "", diff_ids: list[str] | None = None) -> dict[str, object]:
-        """An image manifest's descriptor; each layer as (files, compression)."""
-        plain = [tar_of(files) for files, _ in layers]
-        config = {"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+    def image(self, layers: list[tuple[dict[str, bytes] | bytes, str]], arch: str = "amd64",
+              variant: str = "", diff_ids: list[str] | None = None,
+              cmd: tuple[str, ...] = ("sh",)) -> dict[str, object]:
+        """An image manifest's descriptor; each layer as (its files or tar, compression)."""
+        plain = [t if isinstance(t, bytes) else tar_of(t) for t, _ in layers]
+        config = {"architecture": arch, "os": "linux",
+                  "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": list(cmd)},
                   "rootfs": {"type": "layers", "diff_ids": diff_ids or [sha(t) for t in plain]}}
         if variant:
             config["variant"] = variant
@@ -83,6 +85,11 @@ class Layout:
             platform["variant"] = variant
         return self.blob(json.dumps(manifest).encode(), f"{OCI}.manifest.v1+json",
                          platform=platform)
+
+    def index(self, manifests: list[dict[str, object]]) -> dict[str, object]:
+        """A multi-platform index's descriptor."""
+        return self.blob(json.dumps({"schemaVersion": 2, "mediaType": f"{OCI}.index.v1+json",
+                                     "manifests": manifests}).encode(), f"{OCI}.index.v1+json")
 
     def write(self, path: Path, manifests: list[dict[str, object]], name: str) -> Path:
         for descriptor in manifests:
@@ -160,9 +167,7 @@ def test_a_multi_platform_index_resolves_to_each_boards_variant(tmp_path: Path) 
     attestation = oci.blob(b'{"config": {}}', f"{OCI}.manifest.v1+json",
                            platform={"architecture": "unknown", "os": "unknown"},
                            annotations={"vnd.docker.reference.type": "attestation-manifest"})
-    index = oci.blob(json.dumps({"schemaVersion": 2, "mediaType": f"{OCI}.index.v1+json",
-                                 "manifests": [amd64, arm64, absent, attestation]}).encode(),
-                     f"{OCI}.index.v1+json")
+    index = oci.index([amd64, arm64, absent, attestation])
     path = oci.write(tmp_path / "multi.tar", [index], "fleet/multi:1")
     found = read_archive(path)
     assert [(i.ref, i.arch) for i in found] == [("fleet/multi:1", Arch.AMD64),
