@@ -21,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
 	tar e2fsprogs shellcheck avahi-daemon tmux docker-compose sudo qemu-user-static \
-	binfmt-support docker-registry
+	binfmt-support docker-registry zstd
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 DEMO_BRIDGE := 10.250.0.1

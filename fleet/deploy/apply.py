@@ -28,7 +28,7 @@ from fleet.config.stack import Stack
 from fleet.deploy import containers, operations, pull, stackcontext
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
-from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
+from fleet.deploy.images import Image, ImageSource, load_mb, missing, refusal
 from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
@@ -130,10 +130,9 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
 
     Each image is pushed from `source` or pulled by the boards from its registry
     (fleet.deploy.pull), whose manifest `registry` reads first, so a service is placed
-    only where its image has a variant.
-
-    `resolve` turns a board's inventory host into the address a service on another
-    board is told to reach it at (docker's --add-host takes addresses only)."""
+    only where its image has a variant. `resolve` turns a board's inventory host into the
+    address a service on another board is told to reach it at (docker's --add-host takes
+    addresses only)."""
     read = _reader(connect, progress)
     connections: dict[str, Connection] = {}
     failed: dict[str, str] = {}
@@ -174,8 +173,7 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             del wanted[p.device]
             continue
         service = by_service[p.service]
-        image_id = pull.image_id(pulls[service.image], facts[p.device].arch) \
-            if service.image in pulls else ids.get(service.image, "")
+        image_id = _image_id(service.image, facts[p.device], source, images, ids, pulls)
         wanted[p.device].append(
             containers.spec(stack.name, service, p, image_id, digests, context))
     layout = deploy_layout(stack, services)
@@ -256,7 +254,8 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
         return DeviceResult(device, False, f"{device}: image {missing[0]} is neither on the "
                             "device nor in the image source (--images DIR, or a local docker "
                             "engine that has it)", steps)
-    images = [i for i in pushes if i is not None]
+    images = [i if source is None or facts.arch is None else source.for_arch(i, facts.arch)
+              for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
     pulls = {s.target: prepared.pulls[s.target] for s in steps.of(Action.PULL)}
     short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb + sum(
@@ -314,7 +313,7 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
 
 
 def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
-    return sum(needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+    return sum(load_mb(missing(image, facts.layers))
                for image in images)
 
 
@@ -333,7 +332,7 @@ def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int,
         why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
         if why:
             return why
-        free -= needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
+        free -= load_mb(missing(image, facts.layers))
     return None
 
 
@@ -355,13 +354,14 @@ def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
 
 def _with_image_arch(service: Service, image: Image | None) -> Service:
     """The service, placed only where its image runs (the image's config says where)."""
+    runs_on = frozenset(image.platforms or (image.arch,)) if image is not None else frozenset()
     if image is None or service.archs:
-        if image is not None and image.arch not in service.archs:
+        if image is not None and not runs_on & service.archs:
             raise ConfigError(f"service {service.name!r}: x-fleet arch / platform says "
                               f"{', '.join(sorted(service.archs))} but image {image.ref} is "
-                              f"{image.arch}")
+                              f"{', '.join(sorted(runs_on))}")
         return service
-    return replace(service, archs=frozenset({image.arch}))
+    return replace(service, archs=runs_on)
 
 
 def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
@@ -377,6 +377,16 @@ def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
                           "it: build it, then point --images at its `docker save` archive "
                           "(or run fleet where a docker engine has it)")
     return ids
+
+
+def _image_id(ref: str, facts: Facts, source: ImageSource | None, images: Mapping[str, Image],
+              ids: Mapping[str, str], pulls: Mapping[str, Resolved]) -> str:
+    """The id of the image a device runs: its own platform's variant, pulled or pushed."""
+    if ref in pulls:
+        return pull.image_id(pulls[ref], facts.arch)
+    if source is None or ref not in images or facts.arch is None:
+        return ids.get(ref, "")
+    return source.for_arch(images[ref], facts.arch).id
 
 
 def _running(facts: Facts, stack: str) -> list[Placement]:
