@@ -16,11 +16,12 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # What the lab and the tests run: a dockerd, sshd and mosquitto per lab, and
 # the tools that build the lab's images without a registry; docker-compose (v1)
 # is the unit tests' oracle for how compose files resolve (it only parses); qemu-user-static
-# and binfmt-support run armhf binaries for `make armv7-check`.
+# and binfmt-support run armhf binaries for `make armv7-check`; docker-registry (the CNCF
+# distribution registry) is the lab's stand-in for a public registry.
 APT_PACKAGES := python3 python3-venv docker.io containerd iptables iproute2 util-linux \
 	openssh-server openssh-client mosquitto mosquitto-clients busybox-static debootstrap \
 	tar e2fsprogs shellcheck avahi-daemon tmux docker-compose sudo qemu-user-static \
-	binfmt-support
+	binfmt-support docker-registry zstd
 DEMO_PROFILES := pi4b-8g:4,pi4b-2g,jetson-orin-nano-8g
 DEMO_INVENTORY := /var/lib/fleet-lab/demo/inventory.yaml
 DEMO_BRIDGE := 10.250.0.1

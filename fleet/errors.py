@@ -281,3 +281,8 @@ def unknown_hint(name: str, names: Iterable[str]) -> str:
         return "; the inventory has none"
     more = f", ... ({len(names)} in all)" if len(names) > 8 else ""
     return f"{close_match(name, names)}; known: {', '.join(names[:8])}{more}"
+
+
+class RegistryError(ImageError):
+    """A registry that could not say what an image is: names the registry, the image and why
+    (unreachable, unauthorised, no such tag, a reply that is not a manifest)."""

@@ -254,6 +254,7 @@ class Service:
     links: tuple[str, ...] = ()  # what it names (depends_on, links): one board if both colocate
     colocate: bool = True
     expose: tuple[PortWant, ...] = ()  # container ports others reach, besides `ports`'
+    transfer: str = ""  # x-fleet.transfer, pull or push (fleet.deploy.transfer); "": decide
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 

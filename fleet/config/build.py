@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,20 @@ class Build:
 def default_image(project: str, service: str) -> str:
     """The name compose v2 gives a service's built image when it has no `image:`."""
     return f"{project}-{service}".lower()
+
+
+def of_services(entries: Sequence[tuple[Node, Node]], project: str, base: Path,
+                environ: Mapping[str, str]) -> dict[str, Build]:
+    """Each service's `build:` (`entries`: compose's services, key and body), its image named
+    by `image:` or else as compose names it."""
+    found = {}
+    for key, body in entries:
+        f = body.fields()
+        if "build" in f:
+            image = f["image"].text("an image name") if "image" in f \
+                else default_image(project, key.value)
+            found[key.value] = parse(f["build"], image, base, environ)
+    return found
 
 
 def parse(node: Node, image: str, base: Path, environ: Mapping[str, str]) -> Build:

@@ -60,3 +60,10 @@ def image_archives(environ: Environ = os.environ) -> list[Path]:
 def lab_name(environ: Environ = os.environ) -> str:
     """$FLEET_LAB, else `lab`: which of several labs side by side a command means."""
     return environ.get("FLEET_LAB") or "lab"
+
+
+def insecure_registries(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """$FLEET_INSECURE_REGISTRIES: registries (host:port) fleet reads over plain HTTP, as
+    docker's `insecure-registries` names them; every other registry is read over HTTPS."""
+    return frozenset(r.strip() for r in environ.get("FLEET_INSECURE_REGISTRIES", "").split(",")
+                     if r.strip())

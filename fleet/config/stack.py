@@ -4,7 +4,8 @@ What fleet reads of each service: `image`, `platform`, `ports`, `runtime`,
 `deploy.replicas`, memory and CPU in each form compose has (fleet.config.resources),
 GPU device reservations, `deploy.placement.{constraints,max_replicas_per_node}`,
 and under `x-fleet`: `disk` (a size, or image/volumes/logs sizes), `gpu`,
-`strategy` (pack|spread), `latency_sensitive`, `ports` (a host-port range to
+`strategy` (pack|spread), `latency_sensitive`, `transfer` (pull|push: how
+boards get the image, fleet.deploy.transfer), `ports` (a host-port range to
 allocate from), `arch` (what the image is published for) and `mem_estimate`
 (the memory to count when the service gives none; at the top level, the
 stack's). Everything else is kept, as written, in `Service.extra` for the
@@ -45,8 +46,9 @@ _STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONSTRAINT = re.compile(r"\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S+)\s*")
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _X_FLEET_KEYS = ("disk", "gpu", "strategy", "latency_sensitive", "ports", "arch",
-                 "mem_estimate", "colocate")
+                 "mem_estimate", "colocate", "transfer")
 _STACK_X_FLEET_KEYS = ("mem_estimate", "colocate")
+TRANSFERS = ("pull", "push")  # x-fleet.transfer: fleet.deploy.transfer.Transfer's values
 _DISK_KEYS = ("image", "volumes", "logs")
 
 
@@ -115,7 +117,8 @@ def _stack(resolved: compose.Resolved, options: Options) -> Stack:
                                 entries, top.get("x-fleet"))
     for key, body in entries:
         _check_config_refs(key, body, configs)
-    builds = _builds(entries, name, Path(path).parent, options)
+    builds = build.of_services(entries, name, Path(path).parent,
+                               os.environ if options.environ is None else options.environ)
     services = tuple(replace(s, image=builds[s.name].image) if s.name in builds else s
                      for s in services)
     unsupported = compose_keys.check(root, options.allow_unsupported)
@@ -123,20 +126,6 @@ def _stack(resolved: compose.Resolved, options: Options) -> Stack:
                           if k in top and top[k].value is not None})
     return Stack(name, services, MappingProxyType(configs), (*resolved.warnings, *unsupported),
                  definitions, Path(path).parent, MappingProxyType(builds))
-
-
-def _builds(entries: list[tuple[Node, Node]], project: str, base: Path,
-            options: Options) -> dict[str, Build]:
-    """Each service's `build:`, its image named by `image:` or else as compose names it."""
-    environ = os.environ if options.environ is None else options.environ
-    found = {}
-    for key, body in entries:
-        f = body.fields()
-        if "build" in f:
-            image = f["image"].text("an image name") if "image" in f \
-                else build.default_image(project, key.value)
-            found[key.value] = build.parse(f["build"], image, base, environ)
-    return found
 
 
 def _file_stack_name(path: str) -> str:
@@ -294,8 +283,17 @@ def _service(key: Node, body: Node,
         mem_limit_mb=figures.mem_limit_mb,
         cpu_limit_millis=figures.cpu_limit_millis,
         mem_assumed=figures.mem_assumed,
+        transfer=_transfer(x["transfer"]) if "transfer" in x else "",
         extra=_plain({k: v for k, v in body.value.items() if k != "x-fleet"}),
     )
+
+
+def _transfer(node: Node) -> str:
+    text = node.text("pull or push")
+    if text not in TRANSFERS:
+        raise node.error(f"x-fleet.transfer {text!r}: expected pull (the board pulls from the "
+                         "image's registry) or push (fleet sends its layers over SSH)")
+    return text
 
 
 def _disk(node: Node) -> int:

@@ -5,8 +5,9 @@ facts, plans the stack against what runs, and derives each device's steps
 (nothing is changed; `--dry-run` stops there). `apply` acts per device, as root
 (a login that is not root goes through `sudo -n`, fleet.ssh.sudo):
 refuse it before sending anything if an image's architecture or its disk
-says no, push the missing image layers, write config files, run the apply
-playbook. A device that fails is reported; the others go on.
+says no (fleet.deploy.admit), pull or push its images, build its `build:`
+images (fleet.deploy.build), write config files, run the apply playbook. A
+device that fails is reported; the others go on.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from pathlib import Path
 
 from fleet import scheduler
 from fleet.config.stack import Stack
-from fleet.deploy import build, containers, operations, stackcontext
-from fleet.deploy.build import BuildWant
-from fleet.deploy.buildcontext import Packed
+from fleet.deploy import admit, build, containers, operations, pull, stackcontext
+from fleet.deploy.build import Builds
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
-from fleet.deploy.images import Image, ImageSource, missing, needed_mb, refusal
+from fleet.deploy.images import Image, ImageSource
 from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
-from fleet.errors import ConfigError, FleetError, ImageError
+from fleet.deploy.registry import Resolved
+from fleet.deploy.registry_client import Registry
+from fleet.errors import ConfigError, FleetError
 from fleet.fanout import QUIET, Progress, fan_out, unexpected
 from fleet.model import Device, DeviceState, Placement, Plan, Service
 from fleet.ssh import playbooks, sudo
@@ -58,7 +60,9 @@ class Prepared:
     states: tuple[DeviceState, ...] = ()  # every device, with the ports others hold on it
     services: tuple[Service, ...] = ()  # the stack's, each placed only where its image runs
     running: tuple[Placement, ...] = ()  # the stack's replicas running now
-    builds: dict[str, tuple[BuildWant, Packed]] = field(default_factory=dict)  # by image ref
+    pulls: dict[str, Resolved] = field(default_factory=dict)  # ref -> the image boards pull
+    how: dict[str, str] = field(default_factory=dict)  # ref -> how boards get it, and why
+    builds: Builds = field(default_factory=dict)  # ref -> the image boards build, packed
 
     def close(self) -> None:
         for conn in self.connections.values():
@@ -83,6 +87,7 @@ class DeviceResult:
     steps: DeviceSteps | None = None
     applied: Applied | None = None
     pushed: tuple[PushResult, ...] = ()
+    pulled: tuple[pull.PullResult, ...] = ()
     seconds: float = 0.0
     room: str = ""  # what was reclaimed to make room for its images, if anything
 
@@ -124,11 +129,15 @@ def with_addresses(placement: Placement, resolve: Callable[[str], str]) -> Place
 def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             source: ImageSource | None, *, parallel: int = 8, seed: int = 0,
             now: float = 0.0, progress: Progress = QUIET,
-            resolve: Callable[[str], str] = board_address) -> Prepared:
+            resolve: Callable[[str], str] = board_address,
+            registry: Registry | None = None) -> Prepared:
     """Read every device and plan; the connections stay open in the result for `apply`.
 
-    `resolve` turns a board's inventory host into the address a service on another
-    board is told to reach it at (docker's --add-host takes addresses only)."""
+    Each image is pushed from `source` or pulled by the boards from its registry
+    (fleet.deploy.pull), whose manifest `registry` reads first, so a service is placed
+    only where its image has a variant. `resolve` turns a board's inventory host into the
+    address a service on another board is told to reach it at (docker's --add-host takes
+    addresses only)."""
     read = _reader(connect, progress)
     connections: dict[str, Connection] = {}
     failed: dict[str, str] = {}
@@ -142,9 +151,12 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             failed[device.id] = error
         elif found is not None:
             facts[device.id] = found
-    built = {spec.image for spec in stack.builds.values()}
-    images = _images([s for s in stack.services if s.image not in built], source)
-    services = tuple(_with_image_arch(s, images.get(s.image)) for s in stack.services)
+    built = {spec.image for spec in stack.builds.values()}  # neither pulled nor pushed
+    by_way = pull.sort([s for s in stack.services if s.image not in built], source, registry,
+                       on_boards=[ref for f in facts.values() for ref in f.images])
+    images, pulls = dict(by_way.pushed), dict(by_way.pulled)
+    services = tuple(pull.placed_where(_with_image_arch(s, images.get(s.image)),
+                                       pulls.get(s.image)) for s in stack.services)
     reachable = [d for d in devices if d.id in facts]
     # An unreachable device stays in the plan, as if empty: the replicas it gets wait for it
     # (it is reported failed) rather than crowding onto the others or stopping the deploy.
@@ -152,7 +164,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
                           if d.id in facts else frozenset()) for d in devices]
     running = [p for d in reachable for p in _running(facts[d.id], stack.name)]
     plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
-    ids = _image_ids([s for s in services if s.image not in built], images, facts.values())
+    ids = _image_ids([s for s in services if s.image not in pulls and s.image not in built],
+                     images, facts.values())
     builds = build.pack_all(stack.builds)  # closed with the connections, by Prepared.close
     ids |= {ref: want.image_id for ref, (want, _) in builds.items()}
     digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
@@ -169,15 +182,16 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             del wanted[p.device]
             continue
         service = by_service[p.service]
+        image_id = _image_id(service.image, facts[p.device], source, images, ids, pulls)
         wanted[p.device].append(
-            containers.spec(stack.name, service, p, ids.get(service.image, ""), digests,
-                            context))
+            containers.spec(stack.name, service, p, image_id, digests, context))
     layout = deploy_layout(stack, services)
     wants = {ref: want for ref, (want, _) in builds.items()}
-    steps = {d: operations.steps(facts[d], stack.name, specs, layout, wants)
-             for d, specs in wanted.items()}
+    steps = {d: operations.steps(facts[d], stack.name, specs, layout, pulls={
+        ref: pull.step_detail(r, facts[d].arch, facts[d].layers) for ref, r in pulls.items()},
+        builds=wants) for d, specs in wanted.items()}
     return Prepared(stack, plan, steps, facts, failed, images, connections,
-                    tuple(states), services, tuple(running), builds)
+                    tuple(states), services, tuple(running), pulls, dict(by_way.how), builds)
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
@@ -250,28 +264,36 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
         return DeviceResult(device, False, f"{device}: image {missing[0]} is neither on the "
                             "device nor in the image source (--images DIR, or a local docker "
                             "engine that has it)", steps)
-    images = [i for i in pushes if i is not None]
+    images = [i if source is None or facts.arch is None else source.for_arch(i, facts.arch)
+              for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
-    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb \
-        + _build_mb(prepared, steps, facts)
+    pulls = {s.target: prepared.pulls[s.target] for s in steps.of(Action.PULL)}
+    built = [s.target for s in steps.of(Action.BUILD)]
+    short_mb = keep_free_mb + admit.incoming_mb(images, pulls, facts) - facts.disk_free_mb \
+        + build.disk_mb(prepared.builds, built, facts.builds)
     room = ""
     # Only for images this device can run: a wrong architecture is refused as it is.
     if make_room is not None and short_mb > 0 and facts.arch is not None \
-            and all(image.arch is facts.arch for image in images):
+            and all(image.arch is facts.arch for image in images) \
+            and not any(r.lacks(facts.arch) for r in pulls.values()):
         progress.stage(device, f"making room: {short_mb} MB short")
         freed_mb, room = make_room(conn, device, short_mb)
         facts = replace(facts, disk_free_mb=facts.disk_free_mb + freed_mb)
     return replace(_push_and_apply(prepared, device, conn, facts, images, source,
-                                   keep_free_mb, progress), room=room)
+                                   keep_free_mb, progress, pulls), room=room)
 
 
 def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Facts,
                     images: Sequence[Image], source: ImageSource | None, keep_free_mb: int,
-                    progress: Progress) -> DeviceResult:
+                    progress: Progress, pulls: Mapping[str, Resolved]) -> DeviceResult:
     steps = prepared.steps[device]
-    why = _refusal(images, facts, keep_free_mb)
+    why = admit.refused(images, facts, keep_free_mb, pulls)
     if why:
         return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)
+    pulled = pull.pull_all(conn, facts, pulls, progress)
+    if pulled and not pulled[-1].ok:
+        return DeviceResult(device, False, f"{device}: {pulled[-1].error}", steps,
+                            pulled=pulled)
     pushed = []
     for image in images:
         assert source is not None and facts.arch is not None  # else refused above
@@ -281,51 +303,28 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
                            sent=lambda n: progress.sent(device, n)))
         if pushed[-1].refused:
             return DeviceResult(device, False, f"{device}: refused: {pushed[-1].refused}",
-                                steps, pushed=tuple(pushed))
-    wants = [prepared.builds[s.target] for s in steps.of(Action.BUILD)]
-    refused = build.build_all(conn, [(w, w[0].built_on(facts.builds)) for w in wants],
-                              facts.disk_free_mb - _needed_mb(images, facts), keep_free_mb,
-                              progress)
+                                steps, pushed=tuple(pushed), pulled=pulled)
+    free_mb = facts.disk_free_mb - admit.incoming_mb(images, pulls, facts)  # once they are in
+    refused = build.build_steps(conn, prepared.builds, [s.target for s in steps.of(Action.BUILD)],
+                                facts.builds, free_mb, keep_free_mb, progress)
     if refused:
-        return DeviceResult(device, False, f"{device}: {refused}", steps, pushed=tuple(pushed))
+        return DeviceResult(device, False, f"{device}: {refused}", steps, pushed=tuple(pushed),
+                            pulled=pulled)
     files = steps.files()
     if files:
         progress.stage(device, f"writing {len(files)} config file(s)")
         _write_files(conn, files, prepared.stack.configs)
     script = operations.apply_script(steps)
     if not script:
-        return DeviceResult(device, True, steps=steps, pushed=tuple(pushed))
+        return DeviceResult(device, True, steps=steps, pushed=tuple(pushed), pulled=pulled)
     progress.stage(device, f"applying {len(steps.changes)} change(s)")
     result = playbooks.run(conn, "apply", then=script, timeout=1800)
     applied = operations.parse_applied(result.text)
     if applied.ok and not result.ok:
         return DeviceResult(device, False, f"{device}: apply failed: {result.why()}", steps,
-                            applied, tuple(pushed))
+                            applied, tuple(pushed), pulled)
     error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
-    return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed))
-
-
-def _build_mb(prepared: Prepared, steps: DeviceSteps, facts: Facts) -> int:
-    wants = [prepared.builds[s.target][0] for s in steps.of(Action.BUILD)]
-    return sum(w.disk_mb(w.built_on(facts.builds)) for w in wants)
-
-
-def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
-    return sum(needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
-               for image in images)
-
-
-def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int) -> str | None:
-    """Why these images may not go to this device (architecture, disk), all checked at once."""
-    if facts.arch is None:
-        return f"fleet does not know the device's architecture ({facts.machine})"
-    free = facts.disk_free_mb
-    for image in images:
-        why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
-        if why:
-            return why
-        free -= needed_mb(sum(layer.size for layer in missing(image, facts.layers)))
-    return None
+    return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed), pulled)
 
 
 def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
@@ -344,27 +343,16 @@ def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],
         raise FleetError(f"{conn.device}: writing config files: {result.why()}")
 
 
-def _images(services: Iterable[Service], source: ImageSource | None) -> dict[str, Image]:
-    """The images the source has; one it lacks may already be on the devices."""
-    found = {}
-    for ref in dict.fromkeys(s.image for s in services):
-        try:
-            if source is not None:
-                found[ref] = source.find(ref)
-        except ImageError:
-            continue
-    return found
-
-
 def _with_image_arch(service: Service, image: Image | None) -> Service:
     """The service, placed only where its image runs (the image's config says where)."""
+    runs_on = frozenset(image.platforms or (image.arch,)) if image is not None else frozenset()
     if image is None or service.archs:
-        if image is not None and image.arch not in service.archs:
+        if image is not None and not runs_on & service.archs:
             raise ConfigError(f"service {service.name!r}: x-fleet arch / platform says "
                               f"{', '.join(sorted(service.archs))} but image {image.ref} is "
-                              f"{image.arch}")
+                              f"{', '.join(sorted(runs_on))}")
         return service
-    return replace(service, archs=frozenset({image.arch}))
+    return replace(service, archs=runs_on)
 
 
 def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
@@ -380,6 +368,16 @@ def _image_ids(services: Iterable[Service], images: Mapping[str, Image],
                           "it: build it, then point --images at its `docker save` archive "
                           "(or run fleet where a docker engine has it)")
     return ids
+
+
+def _image_id(ref: str, facts: Facts, source: ImageSource | None, images: Mapping[str, Image],
+              ids: Mapping[str, str], pulls: Mapping[str, Resolved]) -> str:
+    """The id of the image a device runs: its own platform's variant, pulled or pushed."""
+    if ref in pulls:
+        return pull.image_id(pulls[ref], facts.arch)
+    if source is None or ref not in images or facts.arch is None:
+        return ids.get(ref, "")
+    return source.for_arch(images[ref], facts.arch).id
 
 
 def _running(facts: Facts, stack: str) -> list[Placement]:

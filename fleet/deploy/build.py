@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet.config.build import Build
@@ -67,10 +67,13 @@ class BuildWant:
         return f"{self.service}: context {size}, {self.digest[:12]}; {disk}"
 
 
-def pack_all(builds: Mapping[str, Build]) -> dict[str, tuple[BuildWant, Packed]]:
+Builds = dict[str, tuple[BuildWant, Packed]]  # image ref -> what it is built from, packed
+
+
+def pack_all(builds: Mapping[str, Build]) -> Builds:
     """Each service's context (`builds`: service -> Build), packed once for every board that
     builds it, by image ref; the caller closes them."""
-    found: dict[str, tuple[BuildWant, Packed]] = {}
+    found: Builds = {}
     try:
         for service, spec in builds.items():
             packed = buildcontext.pack(spec)
@@ -80,6 +83,22 @@ def pack_all(builds: Mapping[str, Build]) -> dict[str, tuple[BuildWant, Packed]]
             packed.close()
         raise
     return found
+
+
+def disk_mb(builds: Builds, refs: Iterable[str], built: Mapping[str, tuple[str, int]]) -> int:
+    """The disk the builds of `refs` take on a board, given what its facts say it built."""
+    wants = [builds[ref][0] for ref in refs]
+    return sum(want.disk_mb(want.built_on(built)) for want in wants)
+
+
+def build_steps(conn: Connection, builds: Builds, refs: Iterable[str],
+                built: Mapping[str, tuple[str, int]], free_mb: int, keep_free_mb: int,
+                progress: Progress) -> str:
+    """Build the images of `refs` on the board (its build steps), with `free_mb` left once
+    its pulls and pushes are in; why one was refused before building ("" if none was)."""
+    wanted = [builds[ref] for ref in refs]
+    return build_all(conn, [(w, w[0].built_on(built)) for w in wanted], free_mb, keep_free_mb,
+                     progress)
 
 
 def build_all(conn: Connection, wanted: Sequence[tuple[tuple[BuildWant, Packed],

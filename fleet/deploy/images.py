@@ -1,98 +1,49 @@
-"""Images as values: read from docker-archive files, compared with what a board has, checked.
+"""Images as values: read from archive files, compared with what a board has, checked.
 
 A layer is identified the way `docker load` does: by its *chain id*, the hash
 of its own diff_id and every layer under it. `docker load` skips a layer's
 file only when that chain already exists, so a diff_id present on the board
 under another base still has to be sent (checked on docker 20.10).
 
-Everything here is pure except `ImageSource`, which reads archive files and,
+Everything here is pure except `ImageSource`, which reads archive files (see
+fleet.deploy.archive), inflates and checks their compressed layers once, and,
 when an image is in none of them, saves it from the local docker engine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 import os
-import posixpath
-import re
 import socket
-import tarfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from fleet.config.paths import image_archives, image_cache
+from fleet.deploy import inflate
+from fleet.deploy.archive import read_archive, read_member
+from fleet.deploy.imagemodel import (
+    DIGEST,
+    MB,
+    PLAIN,
+    Image,
+    Layer,
+    chain_ids,
+    normalize_ref,
+)
 from fleet.errors import ImageError
 from fleet.model import Arch
 
-MB = 1 << 20
+__all__ = ["DIGEST", "MB", "Image", "ImageSource", "Layer", "chain_ids", "load_mb", "missing",
+           "needed_mb", "normalize_ref", "read_archive", "refusal", "variant"]
+
 # A staged copy of the new layers, then docker's own: `docker load` untars what it is
 # given under its data root before unpacking. The staged copy is deleted as it is read
-# (push.py), so the peak is the engine's two copies, about twice the new layers' bytes.
+# (push.py), so the peak is the engine's two copies: what was sent, and the plain layer.
 DISK_FACTOR = 2
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_PLAIN_LAYERS = ("application/vnd.oci.image.layer.v1.tar",
-                 "application/vnd.docker.image.rootfs.diff.tar")
-
-
-@dataclass(frozen=True, slots=True)
-class Layer:
-    """One layer of an image: its content hash, its identity in the image, where its bytes are."""
-
-    diff_id: str  # sha256 of the layer tar, as the config lists it
-    chain_id: str  # diff_id with every layer under it: what `docker load` looks for
-    size: int  # bytes of the layer tar
-    member: str  # its name in the archive
-    offset: int = 0  # where its bytes start in the archive file
-
-    @property
-    def hex(self) -> str:
-        return self.diff_id.removeprefix("sha256:")
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    """An image in a docker-archive file: what it is, for which platform, made of which layers."""
-
-    ref: str
-    id: str  # sha256 of its config
-    arch: Arch
-    os: str
-    layers: tuple[Layer, ...]
-    archive: Path
-    config_member: str
-
-    @property
-    def size(self) -> int:
-        """Bytes of its layers (each distinct one once), as a full `docker save` carries them."""
-        return sum({layer.diff_id: layer.size for layer in self.layers}.values())
-
-    @property
-    def hex(self) -> str:
-        return self.id.removeprefix("sha256:")
-
-
-def normalize_ref(ref: str) -> str:
-    """`busybox` -> `busybox:latest`, Docker Hub's implied prefixes dropped, as docker shows it."""
-    ref = ref.strip()
-    for prefix in ("docker.io/library/", "docker.io/"):
-        ref = ref.removeprefix(prefix)
-    if "@" not in ref and ":" not in ref.rpartition("/")[2] and not DIGEST.fullmatch(ref):
-        ref += ":latest"
-    return ref
-
-
-def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
-    """The chain id of each layer: the first is its diff_id, then sha256("PARENT DIFF")."""
-    chains: list[str] = []
-    for diff_id in diff_ids:
-        chains.append(diff_id if not chains else
-                      "sha256:" + hashlib.sha256(f"{chains[-1]} {diff_id}".encode()).hexdigest())
-    return tuple(chains)
 
 
 def missing(image: Image, present: Iterable[str]) -> tuple[Layer, ...]:
@@ -106,146 +57,33 @@ def missing(image: Image, present: Iterable[str]) -> tuple[Layer, ...]:
 
 
 def needed_mb(new_bytes: int) -> int:
-    """Disk the new layers take on the board while they are loaded (see DISK_FACTOR)."""
+    """Disk new plain layers of `new_bytes` take on the board while they are loaded."""
     return math.ceil(DISK_FACTOR * new_bytes / MB)
+
+
+def load_mb(layers: Iterable[Layer]) -> int:
+    """Disk these layers take on the board while loaded: as sent (staged), and unpacked."""
+    return math.ceil(sum(layer.sent_size + layer.size for layer in layers) / MB)
 
 
 def refusal(image: Image, device_arch: Arch, free_mb: int, keep_free_mb: int,
             present: Iterable[str] = ()) -> str | None:
     """Why the image must not be sent to this board, or None. `present`: its chain ids."""
     if image.arch is not device_arch:
+        if len(image.platforms) > 1:
+            return (f"image {image.ref} has no variant for {device_arch} "
+                    f"(it has {', '.join(a.value for a in image.platforms)})")
         return f"image {image.ref} is {image.arch}, device is {device_arch}"
-    needs = needed_mb(sum(layer.size for layer in missing(image, present)))
+    needs = load_mb(missing(image, present))
     if needs and free_mb - needs < keep_free_mb:
         return (f"image {image.ref} needs {needs} MB for new layers (staged and unpacked), "
                 f"{free_mb} MB free, {keep_free_mb} MB kept free")
     return None
 
 
-def read_archive(path: Path) -> tuple[Image, ...]:
-    """Every image in a docker-archive (docker's legacy layout or its OCI one), once per tag."""
-    try:
-        with tarfile.open(path, "r:") as tar:
-            members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
-            if "manifest.json" in members:
-                return tuple(_docker_images(path, tar, members))
-            if "index.json" in members:
-                return tuple(_oci_images(path, tar, members))
-    except (OSError, tarfile.TarError) as e:
-        raise ImageError(f"{path}: not a readable image archive ({e})") from None
-    except (AttributeError, KeyError, TypeError) as e:  # JSON of the wrong shape
-        raise ImageError(f"{path}: malformed image metadata ({e!r})") from None
-    raise ImageError(f"{path}: not an image archive (no manifest.json or index.json)")
-
-
-def _docker_images(path: Path, tar: tarfile.TarFile,
-                   members: Mapping[str, tarfile.TarInfo]) -> Iterable[Image]:
-    manifest = _read_json(path, tar, members, "manifest.json")
-    if not isinstance(manifest, list):
-        raise ImageError(f"{path}: manifest.json is not a list")
-    for entry in manifest:
-        if not isinstance(entry, dict) or not isinstance(entry.get("Layers"), list):
-            raise ImageError(f"{path}: manifest.json entry without Config and Layers")
-        yield from _images(path, tar, members, str(entry.get("Config")),
-                           [str(name) for name in entry["Layers"]], entry.get("RepoTags") or [])
-
-
-def _oci_images(path: Path, tar: tarfile.TarFile,
-                members: Mapping[str, tarfile.TarInfo]) -> Iterable[Image]:
-    """An OCI layout without docker's manifest.json (skopeo, buildah): uncompressed layers only."""
-    index = _read_json(path, tar, members, "index.json")
-    for descriptor in index.get("manifests", []) if isinstance(index, dict) else []:
-        annotations = descriptor.get("annotations") or {}
-        name = annotations.get("io.containerd.image.name") \
-            or annotations.get("org.opencontainers.image.ref.name")
-        manifest = _read_json(path, tar, members, _blob(descriptor.get("digest")))
-        if not isinstance(manifest, dict) or "config" not in manifest:
-            raise ImageError(f"{path}: {descriptor.get('digest')} is not an image manifest "
-                             "(a multi-platform index?): save one platform's image")
-        layers = manifest.get("layers", [])
-        compressed = [d.get("mediaType") for d in layers
-                      if d.get("mediaType") not in _PLAIN_LAYERS]
-        if compressed:
-            raise ImageError(f"{path}: layers of type {compressed[0]}: fleet sends uncompressed "
-                             "layers; `docker load` the archive and push it by its tag")
-        yield from _images(path, tar, members, _blob(manifest["config"].get("digest")),
-                           [_blob(d.get("digest")) for d in layers], [name] if name else [])
-
-
-def _images(path: Path, tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo],
-            config_member: str, layer_members: list[str], tags: list[Any]) -> Iterable[Image]:
-    raw = _read(path, tar, members, config_member)
-    image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-    try:
-        config = json.loads(raw)
-        diff_ids = [str(d) for d in config["rootfs"]["diff_ids"]]
-    except (ValueError, KeyError, TypeError):
-        raise ImageError(f"{path}: {config_member} is not an image config with "
-                         "rootfs.diff_ids") from None
-    if len(diff_ids) != len(layer_members):
-        raise ImageError(f"{path}: {config_member} lists {len(diff_ids)} layers, "
-                         f"the manifest {len(layer_members)}")
-    layers = []
-    for diff_id, chain, name in zip(diff_ids, chain_ids(diff_ids), layer_members, strict=True):
-        if not DIGEST.fullmatch(diff_id):
-            raise ImageError(f"{path}: {config_member}: {diff_id!r} is not a sha256 digest")
-        member = _resolve(path, members, name)
-        layers.append(Layer(diff_id, chain, member.size, name, member.offset_data))
-    arch = _arch(path, config)
-    base = Image(image_id, image_id, arch, str(config.get("os", "")), tuple(layers), path,
-                 config_member)
-    for tag in tags or [image_id]:
-        yield replace(base, ref=normalize_ref(str(tag)))
-
-
-def _arch(path: Path, config: Mapping[str, Any]) -> Arch:
-    name, variant = str(config.get("architecture", "")), str(config.get("variant", "") or "")
-    for candidate in (f"{name}/{variant}" if variant else name, "" if name == "arm" else name):
-        try:
-            return Arch.parse(candidate)
-        except ValueError:
-            continue
-    platform = f"{name}/{variant}" if variant else name or "no architecture"
-    raise ImageError(f"{path}: the image is for {platform}, which no fleet board runs "
-                     f"(known: {', '.join(a.value for a in Arch)})")
-
-
-def _blob(digest: object) -> str:
-    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-        raise ImageError(f"OCI layout: {digest!r} is not a sha256 digest")
-    return "blobs/sha256/" + digest.removeprefix("sha256:")
-
-
-def _resolve(path: Path, members: Mapping[str, tarfile.TarInfo], name: str) -> tarfile.TarInfo:
-    """The member holding `name`'s bytes: docker's legacy layout links repeated layers."""
-    for _ in range(8):
-        member = members.get(name)
-        if member is None:
-            raise ImageError(f"{path}: the manifest names {name}, which the archive lacks")
-        if member.isfile():
-            return member
-        if member.issym():
-            name = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-        elif member.islnk():
-            name = member.linkname.removeprefix("./")
-        else:
-            break
-    raise ImageError(f"{path}: {name} is not a regular file")
-
-
-def _read(path: Path, tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo],
-          name: str) -> bytes:
-    f = tar.extractfile(_resolve(path, members, name))
-    assert f is not None  # _resolve returns regular files only
-    return f.read()
-
-
-def _read_json(path: Path, tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo],
-               name: str) -> Any:
-    try:
-        return json.loads(_read(path, tar, members, name))
-    except ValueError:
-        raise ImageError(f"{path}: {name} is not JSON") from None
+def variant(images: Iterable[Image], arch: Arch) -> Image | None:
+    """The one of an image's platform variants that runs on `arch`, if there is one."""
+    return next((image for image in images if image.arch is arch), None)
 
 
 class _Window(io.RawIOBase):
@@ -268,7 +106,6 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-
 class ImageSource:
     """Finds images by ref: in archive files and directories first, then the local engine."""
 
@@ -279,6 +116,7 @@ class ImageSource:
         self.engine = engine
         self.docker_host = docker_host
         self.cache = cache or image_cache()
+        self._variants: dict[tuple[Path, str, Arch], Image] = {}
 
     @classmethod
     def from_env(cls, archives: Iterable[Path] = (), environ: Mapping[str, str] = os.environ,
@@ -286,8 +124,9 @@ class ImageSource:
         """`archives` (e.g. --images), then $FLEET_IMAGES."""
         return cls([*archives, *image_archives(environ)], **kwargs)
 
-    def find(self, ref: str) -> Image:
-        """The image tagged `ref`; ImageError naming where it looked if there is none."""
+    def find(self, ref: str, arch: Arch | None = None) -> Image:
+        """The image tagged `ref`, its variant for `arch` if an archive has several, its
+        compressed layers checked; ImageError naming where it looked if there is none."""
         wanted, looked = normalize_ref(ref), []
         for path in self.paths:
             looked.append(str(path) + ("" if path.exists() else " (missing)"))
@@ -299,34 +138,96 @@ class ImageSource:
                     looked.append(f"{file} (unreadable: {e})")
                     continue
                 if found:
-                    return found[0]
+                    return self._checked(self._variant(found, arch))
         if self.engine:
             image, why = self._from_engine(wanted)
             if image is not None:
-                return image
+                return self._checked(self._variant([image], arch))
             looked.append(why)
         raise ImageError(f"image {wanted} not found; looked in: "
                          + ("; ".join(looked) or "nowhere (give --images DIR or $FLEET_IMAGES)"))
 
+    def for_arch(self, image: Image, arch: Arch) -> Image:
+        """The variant of `image` (found here) that runs on `arch`; when it has none, the
+        image itself, which refusal() then refuses naming the variants it has."""
+        if image.arch is arch or len(image.platforms) < 2 or arch not in image.platforms:
+            return image
+        key = (image.archive, image.ref, arch)
+        if key not in self._variants:
+            self._variants[key] = self._checked(self._variant(
+                [i for i in read_archive(image.archive) if i.ref == image.ref], arch))
+        return self._variants[key]
+
     def config(self, image: Image) -> bytes:
         """The image's config, as its id was computed from."""
-        try:
-            with tarfile.open(image.archive, "r:") as tar:
-                members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
-                return _read(image.archive, tar, members, image.config_member)
-        except (OSError, tarfile.TarError) as e:
-            raise ImageError(f"{image.archive}: reading {image.ref}'s config: {e}") from None
+        return read_member(image.archive, image.config_member)
 
     def open_layer(self, image: Image, layer: Layer, offset: int = 0) -> BinaryIO:
-        """The layer's bytes from `offset` on (a resumed transfer), as a file to read."""
-        if not 0 <= offset <= layer.size:
-            raise ValueError(f"offset {offset} outside layer {layer.hex[:12]} ({layer.size} B)")
+        """What a push sends of the layer (see Layer.sent_size), from `offset` on."""
+        if not 0 <= offset <= layer.sent_size:
+            raise ValueError(f"offset {offset} outside layer {layer.hex[:12]} "
+                             f"({layer.sent_size} B)")
+        if layer.compression == PLAIN or layer.sent_compressed:
+            return self._stored(image, layer, offset)
+        plain = inflate.inflating(self._stored(image, layer), layer.compression)
+        for _ in range(offset // inflate.CHUNK):
+            plain.read(inflate.CHUNK)
+        plain.read(offset % inflate.CHUNK)
+        return plain
+
+    @staticmethod
+    def _variant(found: list[Image], arch: Arch | None) -> Image:
+        chosen = found[0] if arch is None else variant(found, arch)
+        if chosen is None:
+            raise ImageError(f"image {found[0].ref} in {found[0].archive} has no variant for "
+                             f"{arch} (it has {', '.join(i.arch.value for i in found)})")
+        return chosen
+
+    def _stored(self, image: Image, layer: Layer, offset: int = 0) -> BinaryIO:
+        """The layer's bytes as the archive stores them, from `offset` on."""
         try:
             f = image.archive.open("rb")
         except OSError as e:
             raise ImageError(f"{image.archive}: {e.strerror}") from None
         f.seek(layer.offset + offset)
-        return io.BufferedReader(_Window(f, layer.size - offset), 1 << 20)
+        return io.BufferedReader(_Window(f, layer.stored_size - offset), 1 << 20)
+
+    def _checked(self, image: Image) -> Image:
+        """`image` with each compressed layer inflated once: its diff_id checked, its size known.
+
+        What was checked is kept by the stored bytes' digest, so the next look is free."""
+        layers = []
+        for layer in image.layers:
+            if layer.compression != PLAIN and layer.size == 0:
+                layer = self._inflated(image, layer)
+            layers.append(layer)
+        return replace(image, layers=tuple(layers))
+
+    def _inflated(self, image: Image, layer: Layer) -> Layer:
+        record = self.cache / "layers" / (layer.digest.removeprefix("sha256:") + ".json")
+        if layer.digest:
+            try:
+                known = json.loads(record.read_text())
+                if known.get("diff_id") == layer.diff_id and isinstance(known.get("size"), int):
+                    return replace(layer, size=known["size"])
+            except (OSError, ValueError, AttributeError):
+                pass  # not checked yet (or a damaged record): check it now
+        name = f"{layer.member} of {image.ref}"
+        size, stored_digest = inflate.check(self._stored(image, layer), layer.compression,
+                                            layer.diff_id, name)
+        if layer.digest and stored_digest != layer.digest:
+            raise ImageError(f"layer {name}: its bytes are {stored_digest}, the manifest "
+                             f"says {layer.digest}: the archive is corrupt or was altered")
+        checked = replace(layer, size=size, digest=stored_digest)
+        try:
+            record = self.cache / "layers" / (stored_digest.removeprefix("sha256:") + ".json")
+            record.parent.mkdir(parents=True, exist_ok=True)
+            partial = record.with_suffix(".partial")
+            partial.write_text(json.dumps({"diff_id": layer.diff_id, "size": size}))
+            partial.rename(record)
+        except OSError:
+            pass  # a cache that cannot be written costs a check next time, nothing more
+        return checked
 
     def _from_engine(self, ref: str) -> tuple[Image | None, str]:
         """The image saved from the local engine (once per id), or None and why not."""

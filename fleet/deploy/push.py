@@ -4,7 +4,9 @@ Three commands on one connection, whatever the image, each as root (fleet.ssh.su
 staging dir and docker are root's):
 1. probe: how much of each missing layer an earlier, broken push left staged;
 2. send: the config, a manifest and the rest of every missing layer, on one
-   stdin; the board appends each layer to its staged file and checks its sha256;
+   stdin; the board appends each layer to its staged file and checks its sha256.
+   A layer goes as `docker load` on the board reads it (imagemodel.LOADABLE):
+   plain or gzip (bzip2, xz) as the archive stores it, zstd inflated here first;
 3. load: `docker load` an archive tarred on the board from the staged files
    (layers the board has are named in the manifest but not sent: docker skips
    a layer whose chain it has), check the image id, remove the staging dir.
@@ -34,9 +36,10 @@ _DONE = -1  # a staged layer already checked: nothing to send, nothing to check
 # reached it; each step waits for it (and for any other push of the image) to finish.
 _LOCKED = ('mkdir -p "$d" && if command -v flock >/dev/null 2>&1; then '
            'exec 9>"$d/.lock" && flock -w 300 9; fi')
-# Each layer: truncate unless resuming, append the rest from stdin, check size and sha256,
-# then give it its final name. A wrong checksum removes the staged file: the next push
-# starts that layer afresh rather than appending to bad bytes forever.
+# Each layer (NAME BYTES FROM SHA256): truncate unless resuming, append the rest from stdin,
+# check size and the sha256 of what was sent (the plain tar's, or the compressed file's
+# that docker inflates), then give it its final name. A wrong checksum removes the staged
+# file: the next push starts that layer afresh rather than appending to bad bytes forever.
 _LAYER_FUNCTION = """\
 layer() {
   [ "$3" -gt 0 ] || : > "$1.part"
@@ -45,7 +48,7 @@ layer() {
   if [ "$got" -ne "$2" ]; then
     echo "layer $1: $got of $2 bytes staged (the stream ended early)" >&2; exit 3
   fi
-  if ! echo "$1  $1.part" | sha256sum -c --status; then
+  if ! echo "$4  $1.part" | sha256sum -c --status; then
     rm -f "$1.part"; echo "layer $1: sha256 mismatch, staged copy removed" >&2; exit 4
   fi
   mv -f "$1.part" "$1.tar"
@@ -60,7 +63,7 @@ class PushResult:
     device: str
     ref: str
     image_id: str
-    missing_bytes: int  # bytes of the layers the board lacked
+    missing_bytes: int  # bytes of the layers the board lacked, as sent (compressed or not)
     sent_bytes: int  # bytes written to the board: layers (from their resume offsets) and config
     layers_sent: int
     layers_skipped: int  # layers the board had
@@ -87,7 +90,7 @@ def push(conn: Connection, image: Image, source: ImageSource, present: frozenset
     started = clock()
     need = missing(image, present)
     result = PushResult(
-        conn.device, image.ref, image.id, missing_bytes=sum(layer.size for layer in need),
+        conn.device, image.ref, image.id, missing_bytes=sum(layer.sent_size for layer in need),
         sent_bytes=0, layers_sent=0, layers_skipped=len(image.layers) - len(need))
     reason = refusal(image, device_arch, free_mb, keep_free_mb, present)
     if reason is not None:
@@ -107,7 +110,7 @@ def push(conn: Connection, image: Image, source: ImageSource, present: frozenset
         _checked(sudo.run(conn, command, stdin=stream, sent=counted), conn,
                  f"staging {image.ref}")
     _checked(sudo.run(conn, load_command(image, need, directory)), conn, f"loading {image.ref}")
-    resumed = sum(layer.size if offsets.get(layer.hex) == _DONE else offsets.get(layer.hex, 0)
+    resumed = sum(layer.sent_size if offsets.get(layer.hex) == _DONE else offsets.get(layer.hex, 0)
                   for layer in need)
     return replace(result, sent_bytes=total[0], layers_sent=len(need), resumed_bytes=resumed,
                     seconds=clock() - started)
@@ -124,7 +127,7 @@ def probe_command(directory: str, layers: Sequence[Layer]) -> str:
 
 def parse_probe(text: str, layers: Sequence[Layer]) -> dict[str, int]:
     """probe_command's output -> where to resume each layer (_DONE: staged and checked)."""
-    sizes = {layer.hex: layer.size for layer in layers}
+    sizes = {layer.hex: layer.sent_size for layer in layers}
     offsets: dict[str, int] = {}
     for line in text.splitlines():
         fields = line.split()
@@ -155,7 +158,8 @@ def send_plan(image: Image, need: Sequence[Layer], offsets: dict[str, int], dire
              f"head -c {len(manifest)} > manifest.json", _LAYER_FUNCTION.rstrip()]
     todo = [(layer, offsets.get(layer.hex, 0)) for layer in need
             if offsets.get(layer.hex, 0) != _DONE]
-    lines += [f"layer {layer.hex} {layer.size} {offset}" for layer, offset in todo]
+    lines += [f"layer {layer.hex} {layer.sent_size} {offset} {layer.sent_hex}"
+              for layer, offset in todo]
 
     def parts(source: ImageSource) -> Iterator[BinaryIO]:
         yield io.BytesIO(config)

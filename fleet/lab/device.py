@@ -141,6 +141,8 @@ def start(spec: LabSpec, device: LabDevice) -> None:
         "dockerd", "--host", "unix:///run/docker.sock",
         "--host", f"unix://{spec.docker_socket(device)}",
         "--cgroup-parent", spec.cgroup(device),
+        # The lab's registry speaks plain HTTP on the bridge (fleet.lab.registry).
+        "--insecure-registry", spec.registry,
     ])
     _sshd(spec, device)
     if device.bare:

@@ -27,6 +27,7 @@ REQUIRED = {
     "sudo": "sudo",  # the devices' users become root with it, as on a real board
     "ssh-keygen": "openssh-client",
     "mosquitto": "mosquitto",
+    "docker-registry": "docker-registry",  # the lab's registry (fleet.lab.registry)
     "busybox": "busybox-static",
     "debootstrap": "debootstrap",
     "tar": "tar",

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from fleet.deploy import agent_image
 from fleet.errors import LabError
 from fleet.fanout import QUIET, Progress, fan_out, fan_out_or_raise
-from fleet.lab import agents, device, images, junk, users
+from fleet.lab import agents, device, images, junk, registry, users
 from fleet.lab import spec as lab
 from fleet.lab.broker import wait_listening
 from fleet.lab.host import (
@@ -111,6 +111,9 @@ def up(spec: LabSpec, count: int, profile_list: str = "",
         _network(spec)
         stage("starting the broker")
         _broker(spec)
+        stage("starting the registry and publishing its images")
+        registry.start(spec)
+        registry.publish(spec)
         stage("starting sshd and dockerd" if not bare else
               f"starting sshd and dockerd ({bare} of the devices bare)")
         for d in devices:

@@ -20,6 +20,7 @@ DEFAULT_PROFILE = "pi4b-8g"
 # A bare board is one fresh from Raspberry Pi OS's imager: that is its stock host name.
 BARE_HOST_NAME = "raspberrypi"
 BROKER_PORT = 1883
+REGISTRY_PORT = 5000  # the lab's registry (fleet.lab.registry), plain HTTP on the bridge
 MAX_DEVICES = 200
 MIN_CARD_MB = 256  # the lab's workload and agent images, and room to work
 MAX_MODEL = 128  # a device-tree model the lab may be given: what a heartbeat carries at most
@@ -83,6 +84,10 @@ class LabSpec:
     @property
     def broker(self) -> str:
         return f"{self.bridge_ip}:{BROKER_PORT}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.bridge_ip}:{REGISTRY_PORT}"
 
     def netns(self, device: LabDevice) -> str:
         return f"fleet-{self.name}-{device.id}"

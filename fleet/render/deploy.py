@@ -22,8 +22,8 @@ from rich.text import Text
 from fleet.deploy.apply import DeviceResult, Prepared
 from fleet.deploy.operations import Action, DeviceSteps
 
-_ORDER = (Action.PUSH, Action.BUILD, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLACE,
-          Action.START, Action.REMOVE, Action.PRUNE)
+_ORDER = (Action.PULL, Action.PUSH, Action.BUILD, Action.FILE, Action.NETWORK, Action.CREATE,
+          Action.REPLACE, Action.START, Action.REMOVE, Action.PRUNE)
 
 
 # Changes listed per device before "... and N more": enough to see what kind of change it
@@ -97,12 +97,15 @@ def deploy_json(prepared: Prepared, results: Sequence[DeviceResult] | None,
             entry.update(ok=r.ok, error=r.error, seconds=round(r.seconds, 3), room=r.room,
                          outcomes=dict(r.applied.outcomes) if r.applied else {},
                          pushed=[{"image": p.ref, "missing_bytes": p.missing_bytes,
-                                  "sent_bytes": p.sent_bytes} for p in r.pushed])
+                                  "sent_bytes": p.sent_bytes} for p in r.pushed],
+                         pulled=[{"image": p.ref, "image_id": p.image_id,
+                                  "download_bytes": p.download_bytes} for p in r.pulled])
         devices.append(entry)
     return {
         "stack": prepared.stack.name, "deployment": deployment, "dry_run": results is None,
         "ok": results is not None and all(r.ok for r in results),
         "devices": devices,
+        "images": dict(prepared.how),
         "unplaced": [{"service": u.service, "replica": u.replica, "reasons": dict(u.reasons)}
                      for u in prepared.plan.unplaced],
     }

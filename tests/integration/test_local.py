@@ -66,10 +66,21 @@ services:
     return work
 
 
-# The board has a /root and a /home of its own, bound over this machine's: where the
-# interpreter lives under one (pyenv's), the command gets a mount namespace of its own
-# without that bind, so it finds the interpreter; the board's mounts stay as they were.
-REVEAL = 'umount "$1" && shift && exec "$@"'
+# The board has a /root, /home and /tmp of its own, bound over this machine's (some
+# stacked: the lab binds itself back under a /tmp it covers): where the interpreter, its venv
+# or this checkout lives under one (pyenv's under /root, a clone in /tmp), the command gets
+# a mount namespace of its own with that directory's binds taken off until the path shows;
+# the board's own mounts stay as they were. Arguments: pairs of DIR PATH, then --, then
+# the command.
+REVEAL = """
+while [ "$1" != -- ]; do
+    while [ ! -e "$2" ] && umount -l "$1" 2>/dev/null; do :; done
+    shift 2
+done
+shift
+exec "$@"
+"""
+NEEDED = (Path(sys.base_prefix), Path(sys.prefix), Path(__file__).resolve().parents[2])
 
 
 def on_gateway(lab: Lab, board: LabDevice, work: Path, *args: str
@@ -79,9 +90,10 @@ def on_gateway(lab: Lab, board: LabDevice, work: Path, *args: str
     env = {**os.environ, "FLEET_CACHE_DIR": str(work / "cache"),
            "FLEET_KNOWN_HOSTS": str(work / "known_hosts")}
     fleet = [sys.executable, "-m", "fleet", "--inventory", str(work / "hosts"), *args]
-    for hiding in (d for d in DEVICE_PRIVATE_DIRS if Path(sys.base_prefix).is_relative_to(d)):
+    pairs = [(d, str(p)) for p in NEEDED for d in DEVICE_PRIVATE_DIRS if p.is_relative_to(d)]
+    if pairs:
         fleet = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", REVEAL,
-                 "sh", hiding, *fleet]
+                 "sh", *(part for pair in pairs for part in pair), "--", *fleet]
     return subprocess.run(
         ["nsenter", f"--net=/run/netns/{lab.spec.netns(board)}", f"--mount={mnt}",
          f"--uts={uts}", f"--wd={work}", "--", *fleet],

@@ -186,7 +186,8 @@ def test_a_broken_link_resumes_where_it_stopped(board: Board,
     assert part.read_bytes() == base[:3000]
 
     conn, result = send(board, v1)
-    assert f"layer {v1.layers[0].hex} {len(base)} 3000\n" in conn.calls[1][0]
+    first = v1.layers[0].hex
+    assert f"layer {first} {len(base)} 3000 {first}\n" in conn.calls[1][0]
     assert conn.calls[1][1] == header(v1) + base[3000:] + app
     assert (result.resumed_bytes, result.sent_bytes) == (3000, len(conn.calls[1][1]))
     assert board.loaded()[f"{v1.layers[0].hex}.tar"] == base
