@@ -15,6 +15,18 @@ images() {
     fi
 }
 
+# Images fleet built on this board: their names, the digest of what they were built from
+# (label fleet.build), their size in bytes.
+builds() {
+    ids=$(docker images -q --filter label=fleet.build)
+    if [ -n "$ids" ]; then
+        # shellcheck disable=SC2086
+        docker image inspect --format \
+            '{{json .RepoTags}}	{{index .Config.Labels "fleet.build"}}	{{.Size}}' \
+            $ids 2>/dev/null || true
+    fi
+}
+
 section arch
 uname -m
 
@@ -56,6 +68,8 @@ if [ "$answering" = yes ]; then
     wait "$img_pid"
     section images
     cat "$out/images"
+    section builds
+    builds
 fi
 
 section files

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from fleet.config.build import BUILD_KEYS
 from fleet.config.yamlfile import Node
 from fleet.errors import ConfigError
 
 SERVICE_KEYS: Mapping[str, str] = {
-    "image": "the image `docker run` runs (pushed from the controller)",
+    "image": "the image `docker run` runs (pushed from the controller); with `build`, its name",
+    "build": "built on the board the service is placed on, from the context fleet sends: "
+             "see BUILD_KEYS",
     "command": "the command after the image (a string is split as a shell would)",
     "entrypoint": "--entrypoint (the rest of a list goes before the command)",
     "environment": "written with env_file's into a 0600 env file: --env-file",
@@ -114,7 +117,6 @@ TOP_KEYS = ("services", "name", "version", "networks", "volumes", "configs", "se
 
 
 _WHY = {
-    "build": "fleet deploys images: build it and name it in `image`",
     "scale": "use deploy.replicas",
     "pull_policy": "fleet pushes the image from the controller",
     "update_config": "fleet replaces a changed container and rolls back on failure",
@@ -190,6 +192,9 @@ def _service(body: Node) -> list[Node]:
                 found += [k for k, _ in item.entries() if k.value in ("uid", "gid", "mode")]
     if "networks" in fields:
         found += _networks(fields["networks"])
+    build = fields.get("build")
+    if build is not None and isinstance(build.value, dict):
+        found += [k for k, _ in build.entries() if not _known(k.value, BUILD_KEYS)]
     return found
 
 

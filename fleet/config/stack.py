@@ -21,16 +21,18 @@ compressible resource (136 containers capped at 0.1 CPU share a Pi's 4 cores).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from fleet.config import compose, compose_keys, placement, resources
+from fleet.config import build, compose, compose_keys, placement, resources
+from fleet.config.build import Build
 from fleet.config.compose import DEFAULTS, Options
 from fleet.config.resources import cpu_millis as cpu_millis
 from fleet.config.resources import shown as _show
@@ -63,6 +65,7 @@ class Stack:
     # secrets as written, and the directory the file's relative paths start from.
     definitions: Mapping[str, Any] = field(default_factory=dict)
     base: Path = Path(".")
+    builds: Mapping[str, Build] = field(default_factory=dict)  # service -> its `build:`
 
 
 def load(path: Path | str, options: Options = DEFAULTS) -> tuple[Service, ...]:
@@ -114,11 +117,15 @@ def _stack(resolved: compose.Resolved, options: Options) -> Stack:
                                 entries, top.get("x-fleet"))
     for key, body in entries:
         _check_config_refs(key, body, configs)
+    builds = build.of_services(entries, name, Path(path).parent,
+                               os.environ if options.environ is None else options.environ)
+    services = tuple(replace(s, image=builds[s.name].image) if s.name in builds else s
+                     for s in services)
     unsupported = compose_keys.check(root, options.allow_unsupported)
     definitions = _plain({k: top[k].value for k in ("networks", "volumes", "secrets")
                           if k in top and top[k].value is not None})
     return Stack(name, services, MappingProxyType(configs), (*resolved.warnings, *unsupported),
-                 definitions, Path(path).parent)
+                 definitions, Path(path).parent, MappingProxyType(builds))
 
 
 def _file_stack_name(path: str) -> str:
@@ -246,9 +253,9 @@ def _service(key: Node, body: Node,
     if not isinstance(body.value, dict):
         raise body.expected("a mapping of the service's settings")
     f = body.fields()
-    if "image" not in f:
-        raise key.child("image").error("required: an image, e.g. fleet/workload:latest "
-                                       "(fleet deploys images; build them first)")
+    if "image" not in f and "build" not in f:
+        raise key.child("image").error("required: an image, e.g. fleet/workload:latest, "
+                                       "or a `build:` context")
     x = f["x-fleet"].fields(_X_FLEET_KEYS) if "x-fleet" in f else {}
     deploy = f["deploy"].fields() if "deploy" in f else {}
     asks = deploy["resources"].fields() if "resources" in deploy else {}
@@ -258,7 +265,7 @@ def _service(key: Node, body: Node,
     placement = deploy["placement"].fields() if "placement" in deploy else {}
     return Service(
         name=name,
-        image=f["image"].text("an image name"),
+        image=f["image"].text("an image name") if "image" in f else "",
         replicas=deploy["replicas"].integer(0, 10_000) if "replicas" in deploy else 1,
         request=Resources(
             mem_mb=figures.mem_mb,

@@ -5,8 +5,9 @@ facts, plans the stack against what runs, and derives each device's steps
 (nothing is changed; `--dry-run` stops there). `apply` acts per device, as root
 (a login that is not root goes through `sudo -n`, fleet.ssh.sudo):
 refuse it before sending anything if an image's architecture or its disk
-says no, push the missing image layers, write config files, run the apply
-playbook. A device that fails is reported; the others go on.
+says no (fleet.deploy.admit), pull or push its images, build its `build:`
+images (fleet.deploy.build), write config files, run the apply playbook. A
+device that fails is reported; the others go on.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from pathlib import Path
 
 from fleet import scheduler
 from fleet.config.stack import Stack
-from fleet.deploy import containers, operations, pull, stackcontext
+from fleet.deploy import admit, build, containers, operations, pull, stackcontext
+from fleet.deploy.build import Builds
 from fleet.deploy.containers import ContainerSpec
 from fleet.deploy.facts import Facts, gather
-from fleet.deploy.images import Image, ImageSource, load_mb, missing, refusal
+from fleet.deploy.images import Image, ImageSource
 from fleet.deploy.layout import of_stack as deploy_layout
 from fleet.deploy.operations import Action, Applied, DeviceSteps
 from fleet.deploy.push import PushResult, push
@@ -60,11 +62,14 @@ class Prepared:
     running: tuple[Placement, ...] = ()  # the stack's replicas running now
     pulls: dict[str, Resolved] = field(default_factory=dict)  # ref -> the image boards pull
     how: dict[str, str] = field(default_factory=dict)  # ref -> how boards get it, and why
+    builds: Builds = field(default_factory=dict)  # ref -> the image boards build, packed
 
     def close(self) -> None:
         for conn in self.connections.values():
             conn.close()
         self.connections.clear()
+        for _, packed in self.builds.values():
+            packed.close()
 
 
 # make_room(conn, device, short_mb) -> (MB it freed, what it did): reclaims short_mb of
@@ -146,7 +151,8 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
             failed[device.id] = error
         elif found is not None:
             facts[device.id] = found
-    by_way = pull.sort(stack.services, source, registry,
+    built = {spec.image for spec in stack.builds.values()}  # neither pulled nor pushed
+    by_way = pull.sort([s for s in stack.services if s.image not in built], source, registry,
                        on_boards=[ref for f in facts.values() for ref in f.images])
     images, pulls = dict(by_way.pushed), dict(by_way.pulled)
     services = tuple(pull.placed_where(_with_image_arch(s, images.get(s.image)),
@@ -158,7 +164,10 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
                           if d.id in facts else frozenset()) for d in devices]
     running = [p for d in reachable for p in _running(facts[d.id], stack.name)]
     plan = scheduler.plan(states, services, running=running, now=now, seed=seed)
-    ids = _image_ids([s for s in services if s.image not in pulls], images, facts.values())
+    ids = _image_ids([s for s in services if s.image not in pulls and s.image not in built],
+                     images, facts.values())
+    builds = build.pack_all(stack.builds)  # closed with the connections, by Prepared.close
+    ids |= {ref: want.image_id for ref, (want, _) in builds.items()}
     digests = {name: _sha256(path.read_bytes()) for name, path in stack.configs.items()}
     context = stackcontext.read(stack, os.environ)  # env files, secrets: read here, once
     by_service = {s.name: s for s in services}
@@ -177,11 +186,12 @@ def prepare(stack: Stack, devices: Sequence[Device], connect: Connect,
         wanted[p.device].append(
             containers.spec(stack.name, service, p, image_id, digests, context))
     layout = deploy_layout(stack, services)
+    wants = {ref: want for ref, (want, _) in builds.items()}
     steps = {d: operations.steps(facts[d], stack.name, specs, layout, pulls={
-        ref: pull.step_detail(r, facts[d].arch, facts[d].layers) for ref, r in pulls.items()})
-             for d, specs in wanted.items()}
+        ref: pull.step_detail(r, facts[d].arch, facts[d].layers) for ref, r in pulls.items()},
+        builds=wants) for d, specs in wanted.items()}
     return Prepared(stack, plan, steps, facts, failed, images, connections,
-                    tuple(states), services, tuple(running), pulls, dict(by_way.how))
+                    tuple(states), services, tuple(running), pulls, dict(by_way.how), builds)
 
 
 def apply(prepared: Prepared, source: ImageSource | None, *, parallel: int = 4,
@@ -258,8 +268,9 @@ def _apply_device(prepared: Prepared, device: str, source: ImageSource | None,
               for i in pushes if i is not None]
     keep_free_mb = facts.disk_total_mb * keep_free_pct // 100
     pulls = {s.target: prepared.pulls[s.target] for s in steps.of(Action.PULL)}
-    short_mb = keep_free_mb + _needed_mb(images, facts) - facts.disk_free_mb + sum(
-        pull.pull_mb(r, facts.arch, facts.layers) for r in pulls.values())
+    built = [s.target for s in steps.of(Action.BUILD)]
+    short_mb = keep_free_mb + admit.incoming_mb(images, pulls, facts) - facts.disk_free_mb \
+        + build.disk_mb(prepared.builds, built, facts.builds)
     room = ""
     # Only for images this device can run: a wrong architecture is refused as it is.
     if make_room is not None and short_mb > 0 and facts.arch is not None \
@@ -276,7 +287,7 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
                     images: Sequence[Image], source: ImageSource | None, keep_free_mb: int,
                     progress: Progress, pulls: Mapping[str, Resolved]) -> DeviceResult:
     steps = prepared.steps[device]
-    why = _refusal(images, facts, keep_free_mb, pulls)
+    why = admit.refused(images, facts, keep_free_mb, pulls)
     if why:
         return DeviceResult(device, False, f"{device}: refused, nothing sent: {why}", steps)
     pulled = pull.pull_all(conn, facts, pulls, progress)
@@ -293,6 +304,12 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
         if pushed[-1].refused:
             return DeviceResult(device, False, f"{device}: refused: {pushed[-1].refused}",
                                 steps, pushed=tuple(pushed), pulled=pulled)
+    free_mb = facts.disk_free_mb - admit.incoming_mb(images, pulls, facts)  # once they are in
+    refused = build.build_steps(conn, prepared.builds, [s.target for s in steps.of(Action.BUILD)],
+                                facts.builds, free_mb, keep_free_mb, progress)
+    if refused:
+        return DeviceResult(device, False, f"{device}: {refused}", steps, pushed=tuple(pushed),
+                            pulled=pulled)
     files = steps.files()
     if files:
         progress.stage(device, f"writing {len(files)} config file(s)")
@@ -308,32 +325,6 @@ def _push_and_apply(prepared: Prepared, device: str, conn: Connection, facts: Fa
                             applied, tuple(pushed), pulled)
     error = "; ".join(f"{name}: {why}" for name, why in applied.failures.items())
     return DeviceResult(device, applied.ok, error, steps, applied, tuple(pushed), pulled)
-
-
-
-
-def _needed_mb(images: Iterable[Image], facts: Facts) -> int:
-    return sum(load_mb(missing(image, facts.layers))
-               for image in images)
-
-
-def _refusal(images: Iterable[Image], facts: Facts, keep_free_mb: int,
-             pulls: Mapping[str, Resolved]) -> str | None:
-    """Why these images may not go to this device (architecture, disk), all checked at once."""
-    if facts.arch is None:
-        return f"fleet does not know the device's architecture ({facts.machine})"
-    free = facts.disk_free_mb
-    for resolved in pulls.values():
-        why = pull.refusal(resolved, facts.arch, free, keep_free_mb, facts.layers)
-        if why:
-            return why
-        free -= pull.pull_mb(resolved, facts.arch, facts.layers)
-    for image in images:
-        why = refusal(image, facts.arch, free, keep_free_mb, present=facts.layers)
-        if why:
-            return why
-        free -= load_mb(missing(image, facts.layers))
-    return None
 
 
 def _write_files(conn: Connection, files: Iterable[containers.ConfigFile],

@@ -73,6 +73,8 @@ class Facts:
     layers: frozenset[str] = frozenset()  # the chain id of every layer the engine has
     files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 (fleet's configs)
     networks: Mapping[str, str] = field(default_factory=dict)  # name -> its fleet.stack label
+    # ref -> (the digest it was built from, its size in bytes): images fleet built here
+    builds: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def agent(self) -> Container | None:
@@ -114,7 +116,8 @@ def parse(device: str, text: str) -> Facts:
         containers=parse_containers(device, sections.get("containers", "")),
         images=images, layers=layers,
         files=parse_files(device, sections.get("files", "")),
-        networks=parse_networks(device, sections.get("networks", "")))
+        networks=parse_networks(device, sections.get("networks", "")),
+        builds=parse_builds(device, sections.get("builds", "")))
 
 
 def split_sections(device: str, text: str,
@@ -259,6 +262,22 @@ def _digest_list(device: str, n: int, text: str, *, any_text: bool = False) -> l
         raise FactsError(f"{device}: images line {n}: expected a JSON list of {what}: "
                          f"{text[:80]!r}")
     return items
+
+
+def parse_builds(device: str, text: str) -> Mapping[str, tuple[str, int]]:
+    """`[tags]<TAB>digest<TAB>size` per image fleet built -> {ref: (digest, bytes)}."""
+    found: dict[str, tuple[str, int]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        tags, _, rest = line.strip().partition("\t")
+        digest, _, size = rest.partition("\t")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not size.isdigit():
+            raise FactsError(f"{device}: builds line {n}: expected tags, a build digest and "
+                             f"a size: {line[:80]!r}")
+        found.update((tag, (digest, int(size)))
+                     for tag in _digest_list(device, n, tags, any_text=True))
+    return MappingProxyType(found)
 
 
 def parse_files(device: str, text: str) -> Mapping[str, str]:

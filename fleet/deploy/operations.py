@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fleet.deploy.build import BuildWant
 from fleet.deploy.containers import ConfigFile, ContainerSpec
 from fleet.deploy.facts import Facts
 from fleet.deploy.images import normalize_ref
@@ -22,6 +23,7 @@ from fleet.deploy.layout import CONDITIONS, Layout, Network, start_waves
 class Action(StrEnum):
     PUSH = "push"  # send the image's missing layers
     PULL = "pull"  # the board's dockerd pulls the image from its registry
+    BUILD = "build"  # build the image on the board from the context sent (fleet.deploy.build)
     FILE = "file"  # write a config file
     NETWORK = "network"  # create a stack network the board lacks
     CREATE = "create"
@@ -32,9 +34,9 @@ class Action(StrEnum):
     KEEP = "keep"
 
 
-SYMBOL = {Action.PUSH: ">", Action.PULL: "<", Action.FILE: ">", Action.NETWORK: "+",
-          Action.CREATE: "+", Action.REPLACE: "~", Action.START: "^", Action.REMOVE: "-",
-          Action.PRUNE: "-", Action.KEEP: "="}
+SYMBOL = {Action.PUSH: ">", Action.PULL: "<", Action.BUILD: ">", Action.FILE: ">",
+          Action.NETWORK: "+", Action.CREATE: "+", Action.REPLACE: "~", Action.START: "^",
+          Action.REMOVE: "-", Action.PRUNE: "-", Action.KEEP: "="}
 _CONTAINER_CHANGES = (Action.CREATE, Action.REPLACE, Action.START)
 
 
@@ -77,10 +79,12 @@ class DeviceSteps:
 
 def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
           layout: Layout | None = None,
-          pulls: Mapping[str, str] | None = None) -> DeviceSteps:
+          pulls: Mapping[str, str] | None = None,
+          builds: Mapping[str, BuildWant] | None = None) -> DeviceSteps:
     """Compare what the device runs of `stack` with `wanted`; emit only what differs.
 
-    `pulls`: the images the board pulls (ref -> where from), not pushed."""
+    `pulls`: the images the board pulls (ref -> where from), not pushed.
+    `builds`: the images built on the board, by ref, and what they are built from."""
     layout = layout or Layout()
     networks = layout.networks_of(c.service for c in wanted)
     needs = _needs(wanted, layout)
@@ -89,7 +93,11 @@ def steps(facts: Facts, stack: str, wanted: Sequence[ContainerSpec],
     pulls = pulls or {}
     for ref, image_id in _unique((c.image, c.image_id) for c in wanted):
         short = image_id.removeprefix("sha256:")[:12]
-        if ref in pulls:  # `docker run` names the tag: the board must have it, not the id
+        if builds and ref in builds:
+            built = builds[ref].built_on(facts.builds)
+            if built is None or built[0] != builds[ref].digest:
+                found.append(Step(Action.BUILD, ref, builds[ref].describe(built)))
+        elif ref in pulls:  # `docker run` names the tag: the board must have it, not the id
             if facts.images.get(normalize_ref(ref)) != image_id:
                 found.append(Step(Action.PULL, ref, f"{short} {pulls[ref]}"))
         elif image_id not in have_ids:

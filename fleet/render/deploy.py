@@ -22,8 +22,8 @@ from rich.text import Text
 from fleet.deploy.apply import DeviceResult, Prepared
 from fleet.deploy.operations import Action, DeviceSteps
 
-_ORDER = (Action.PULL, Action.PUSH, Action.FILE, Action.NETWORK, Action.CREATE, Action.REPLACE,
-          Action.START, Action.REMOVE, Action.PRUNE)
+_ORDER = (Action.PULL, Action.PUSH, Action.BUILD, Action.FILE, Action.NETWORK, Action.CREATE,
+          Action.REPLACE, Action.START, Action.REMOVE, Action.PRUNE)
 
 
 # Changes listed per device before "... and N more": enough to see what kind of change it

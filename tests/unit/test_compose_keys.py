@@ -16,7 +16,10 @@ WEB = "services:\n  web:\n    image: fleet/web:1\n"
 
 
 @pytest.mark.parametrize(("extra", "line", "field"), [
-    ("    build: .\n", 4, "services.web.build"),
+    ("    build: {dockerfile_inline: FROM scratch, ssh: [default]}\n", 4,
+     "services.web.build.ssh"),
+    ("    build:\n      dockerfile_inline: FROM scratch\n      cache_from: [x]\n", 6,
+     "services.web.build.cache_from"),
     ("    pull_policy: always\n", 4, "services.web.pull_policy"),
     ("    deploy:\n      update_config: {parallelism: 1}\n", 5,
      "services.web.deploy.update_config"),
@@ -43,10 +46,11 @@ def test_an_unsupported_key_is_refused_naming_file_line_and_field(
 
 
 def test_allowed_unsupported_keys_are_warnings_naming_each() -> None:
-    stack = loads_stack(WEB + "    build: .\n    develop: {}\n    x-mine: kept\n",
+    stack = loads_stack(WEB + "    build: {dockerfile_inline: FROM scratch, platforms: [a]}\n"
+                        "    develop: {}\n    x-mine: kept\n",
                         "s.yaml", Options(allow_unsupported=True))
-    assert [w.split(": ")[1] for w in stack.warnings] == ["services.web.build",
-                                                          "services.web.develop"]
+    assert [w.split(": ")[1] for w in stack.warnings] == ["services.web.develop",
+                                                          "services.web.build.platforms"]
     assert all(w.endswith("ignored") for w in stack.warnings)
 
 
@@ -103,16 +107,18 @@ def test_fleet_plan_refuses_an_unsupported_key_and_allow_unsupported_warns(
     from fleet.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
     stack = tmp_path / "stack.yaml"
-    stack.write_text(WEB + "    build: ./web\n    deploy: {resources: {limits: {memory: 64M}}}\n")
+    stack.write_text(WEB + "    build: {dockerfile_inline: FROM scratch, secrets: [pw]}\n"
+                     "    deploy: {resources: {limits: {memory: 64M}}}\n")
     inventory = Path(__file__).parents[2] / "inventory.example.yaml"
     assert main(["plan", str(stack), "--inventory", str(inventory)]) == EXIT_BAD_INPUT
     refused = capsys.readouterr().err
-    assert "stack.yaml:4" in refused and "'build' is not supported" in refused
+    assert "stack.yaml:4" in refused and "'secrets' is not supported" in refused
     code = main(["plan", str(stack), "--inventory", str(inventory), "--json",
                  "--allow-unsupported"])
     assert code == EXIT_OK
     warned = capsys.readouterr().err
-    assert "warning:" in warned and "services.web.build" in warned and "ignored" in warned
+    assert "warning:" in warned and "services.web.build.secrets" in warned \
+        and "ignored" in warned
 
 
 def test_a_secrets_missing_file_is_refused_at_load_and_an_optional_env_file_is_not(
