@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fleet.deploy.images import chain_ids
+from fleet.deploy.images import DIGEST, chain_ids
 from fleet.errors import FleetError
 from fleet.model import Arch, PortBinding
 from fleet.ssh import playbooks
@@ -23,7 +23,7 @@ AGENT_CONTAINER = "fleet-agent"
 PREVIOUS = ".prev"  # the suffix of the revision kept for rollback, stopped
 _PORT = re.compile(r"(?:[\d.]+|\[[0-9a-fA-F:]*\]|::):(\d+)(?:-(\d+))?->(\d+)(?:-\d+)?/(\w+)")
 _VERSION = re.compile(r"\d+\.\d+[\w.+~-]*")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a digest as sha256sum prints it
 
 
 class FactsError(FleetError):
@@ -242,7 +242,7 @@ def parse_images(device: str, text: str) -> tuple[Mapping[str, str], frozenset[s
             continue
         image_id, _, rest = line.strip().partition("\t")
         tags, _, diff_ids = rest.partition("\t")
-        if not _DIGEST.fullmatch(image_id):
+        if not DIGEST.fullmatch(image_id):
             raise FactsError(f"{device}: images line {n}: not an image id: {line[:80]!r}")
         refs.update((tag, image_id) for tag in _digest_list(device, n, tags, any_text=True))
         layers.update(chain_ids(_digest_list(device, n, diff_ids)))
@@ -257,7 +257,7 @@ def _digest_list(device: str, n: int, text: str, *, any_text: bool = False) -> l
         items = ""
     items = [] if items is None else items
     if not isinstance(items, list) or not all(
-            isinstance(i, str) and (any_text or _DIGEST.fullmatch(i)) for i in items):
+            isinstance(i, str) and (any_text or DIGEST.fullmatch(i)) for i in items):
         what = "names" if any_text else "sha256 digests"
         raise FactsError(f"{device}: images line {n}: expected a JSON list of {what}: "
                          f"{text[:80]!r}")
@@ -272,7 +272,7 @@ def parse_builds(device: str, text: str) -> Mapping[str, tuple[str, int]]:
             continue
         tags, _, rest = line.strip().partition("\t")
         digest, _, size = rest.partition("\t")
-        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not size.isdigit():
+        if not _SHA256_HEX.fullmatch(digest) or not size.isdigit():
             raise FactsError(f"{device}: builds line {n}: expected tags, a build digest and "
                              f"a size: {line[:80]!r}")
         found.update((tag, (digest, int(size)))
@@ -287,7 +287,7 @@ def parse_files(device: str, text: str) -> Mapping[str, str]:
         if not line.strip():
             continue
         digest, _, path = line.partition("  ")
-        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not path:
+        if not _SHA256_HEX.fullmatch(digest) or not path:
             raise FactsError(f"{device}: files line {n}: expected `sha256  path`: {line!r}")
         files[path] = digest
     return MappingProxyType(files)

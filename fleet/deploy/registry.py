@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.deploy.images import chain_ids
+from fleet.deploy.images import DIGEST, chain_ids
 from fleet.errors import RegistryError
 from fleet.model import Arch
 
@@ -34,7 +34,6 @@ CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
 MANIFEST_MAX = 4 << 20  # what distribution itself accepts for a manifest
 CONFIG_MAX = 8 << 20
 TOKEN_MAX = 64 << 10
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")

@@ -18,9 +18,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from fleet.deploy.images import DIGEST
 from fleet.deploy.registry import (
     CONFIG_MAX,
-    DIGEST,
     INDEX_TYPES,
     MANIFEST_MAX,
     MANIFEST_TYPES,
