@@ -59,6 +59,13 @@ class Lab:
              "--store", str(work / "fleet.db"), *args],
             capture_output=True, text=True, timeout=600, check=False)
 
+    def deployed(self, stack: Path, work: Path, *args: str, ok: bool = True) -> dict[str, Any]:
+        """`deploy`'s JSON, its exit code asserted: 0, or, with `ok=False`, not 0."""
+        done = self.deploy(stack, work, *args)
+        assert (done.returncode == 0) is ok, f"{done.stdout}\n{done.stderr}"
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.fleet("lab", "status", "--json").stdout)
         return result

@@ -57,10 +57,7 @@ def work(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deploy(lab: Lab, work: Path) -> dict[str, Any]:
-    done = lab.deploy(work / "bld.yaml", work)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return lab.deployed(work / "bld.yaml", work)
 
 
 def on_board(lab: Lab, command: str) -> str:

@@ -105,10 +105,7 @@ def work(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deploy(lab: Lab, work: Path) -> dict[str, Any]:
-    done = lab.deploy(work / "keys.yaml", work)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return lab.deployed(work / "keys.yaml", work)
 
 
 @pytest.fixture(scope="module")

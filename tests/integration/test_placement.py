@@ -54,10 +54,7 @@ def deployed(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     lab.pin(work / "known_hosts", *BOARDS)
     (work / "images").mkdir()
     (work / "place.yaml").write_text(STACK)
-    done = lab.deploy(work / "place.yaml", work)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return lab.deployed(work / "place.yaml", work)
 
 
 def on_board(lab: Lab, board: str, command: str) -> str:

@@ -56,10 +56,7 @@ services:
 
 
 def deploy(lab: Lab, work: Path) -> dict[str, Any]:
-    done = lab.deploy(work / "stack.yaml", work)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return lab.deployed(work / "stack.yaml", work)
 
 
 def host_variant(work: Path) -> Image:

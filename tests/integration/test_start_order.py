@@ -70,10 +70,7 @@ def deployed(lab: Lab, work: Path) -> dict[str, Any]:
 
 def deploy(lab: Lab, work: Path, stack: str = "order.yaml", *, ok: bool = True
            ) -> dict[str, Any]:
-    done = lab.deploy(work / stack, work)
-    assert (done.returncode == 0) is ok, f"{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return lab.deployed(work / stack, work, ok=ok)
 
 
 def inspect(lab: Lab, *names: str) -> dict[str, Any]:
