@@ -89,17 +89,13 @@ def parse_cpuinfo_model(text: str) -> str | None:
     return None
 
 
-_TEGRA_RELEASE = re.compile(
-    r"^#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)(?:.*?BOARD:\s*([\w-]+))?")
-
-
 def parse_nv_tegra_release(text: str) -> str | None:
-    """`# R32 (release), REVISION: 7.1, ..., BOARD: t210ref` -> `Jetson, L4T R32.7.1 (t210ref)`."""
-    found = _TEGRA_RELEASE.match(text.strip())
-    if found is None:
-        return None
-    release, revision, board = found.groups()
-    return f"Jetson, L4T R{release}.{revision}" + (f" ({board})" if board else "")
+    """/etc/nv_tegra_release -> its first line (`# R32 (release), REVISION: 7.1, ...`).
+
+    Sent as the heartbeat's model where nothing better names the board: the controller
+    reads the release from that line (fleet.lan.boards), so it goes as the board wrote it."""
+    first = next(iter(text.strip().splitlines()), "").strip()
+    return first if first.startswith("# R") else None
 
 
 # A Jetson's module input rail, where it has one: VDD_IN (TX1, TX2, Xavier NX, Orin NX and

@@ -19,6 +19,7 @@ from fleet.agent.hardware import (
     parse_thermal_zone,
     parse_throttled,
 )
+from fleet.lan.boards import BoardFacts, identify
 
 DATA = Path(__file__).parents[1] / "data" / "hardware"
 
@@ -135,10 +136,20 @@ def test_cpuinfo_model_and_tegra_release() -> None:
                                "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n") == \
         "Raspberry Pi 5 Model B Rev 1.0"
     assert parse_cpuinfo_model("processor : 0\nmodel name : ARMv7\n") is None
-    assert parse_nv_tegra_release(
-        "# R32 (release), REVISION: 3.1, GCID: 18186506, BOARD: t210ref, EABI: aarch64, "
-        "DATE: Tue Dec 10 06:58:34 UTC 2019\n") == "Jetson, L4T R32.3.1 (t210ref)"
+    release = ("# R32 (release), REVISION: 3.1, GCID: 18186506, BOARD: t210ref, EABI: aarch64, "
+               "DATE: Tue Dec 10 06:58:34 UTC 2019")
+    assert parse_nv_tegra_release(f"{release}\n# KERNEL_VARIANT: oot\n") == release
     assert parse_nv_tegra_release("nothing") is None
+
+
+def test_an_l4t_line_the_agent_sends_is_one_the_controller_reads() -> None:
+    line = parse_nv_tegra_release("# R32 (release), REVISION: 7.1, GCID: 29818004, "
+                                  "BOARD: t210ref, EABI: aarch64\n")
+    assert line is not None
+    told = identify(BoardFacts(tegra_release=line))
+    assert "L4T R32.7.1: a Jetson" in told.reason
+    assert told.candidates == ("jetson-nano-4g", "jetson-xavier-nx-8g", "jetson-agx-xavier-32g",
+                               "jetson-agx-xavier-64g")  # the Jetsons that run R32
 
 
 def test_tegrastats_orin_nano() -> None:
